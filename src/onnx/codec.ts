@@ -1,0 +1,79 @@
+/**
+ * ModelProto bytes ↔ plain objects, and model files on disk.
+ *
+ * Reading is defensive: a model file is untrusted input. Every failure becomes one SngdError
+ * line naming the file and what is wrong. Writing is atomic: a temp file in the target folder,
+ * then a rename, so a crash never leaves a partial model behind.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SngdError, errorText } from '../errors.js';
+import { ModelProtoType } from './schema.js';
+import type { ModelProto } from './proto.js';
+
+/** Decodes serialized ModelProto bytes; `source` names the file in errors. */
+export function decodeModel(bytes: Uint8Array, source: string): ModelProto {
+  if (bytes.length === 0) throw new SngdError(`${source}: the file is empty; expected an ONNX model (ModelProto)`);
+  let msg: ModelProto;
+  try {
+    msg = ModelProtoType.decode(bytes) as unknown as ModelProto;
+  } catch (err) {
+    throw new SngdError(`${source}: not a valid ONNX protobuf (${describeDecodeError(err)}); the file may be truncated or not an ONNX model`);
+  }
+  if (!msg.graph) throw new SngdError(`${source}: decodes as protobuf but has no graph; it is not an ONNX model`);
+  return msg;
+}
+
+function describeDecodeError(err: unknown): string {
+  const text = errorText(err);
+  if (/index out of range/.test(text)) return 'data ends in the middle of a field';
+  if (/invalid wire type/.test(text)) return 'invalid wire type';
+  return text.split('\n')[0] ?? text;
+}
+
+export function encodeModel(model: ModelProto): Uint8Array {
+  return ModelProtoType.encode(ModelProtoType.fromObject(model as Record<string, unknown>)).finish();
+}
+
+/** Reads and decodes a model file, with a clear error for a missing or unreadable file. */
+export function readModelFile(file: string): ModelProto {
+  return decodeModel(readFileChecked(file, 'model'), file);
+}
+
+export function readFileChecked(file: string, what: string): Buffer {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new SngdError(`${file}: ${what} file not found`);
+  }
+  if (!stat.isFile()) throw new SngdError(`${file}: not a regular file`);
+  // protobuf messages are limited to 2 GiB; larger weights must live in external data.
+  if (stat.size >= 2 ** 31) throw new SngdError(`${file}: ${stat.size} bytes exceeds protobuf's 2 GiB limit; store weights as external data`);
+  return fs.readFileSync(file);
+}
+
+/** Writes bytes atomically: temp file beside the target, fsync, rename. */
+export function writeFileAtomic(file: string, bytes: Uint8Array | string): void {
+  const dir = path.dirname(path.resolve(file));
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      if (typeof bytes === "string") fs.writeSync(fd, bytes);
+      else fs.writeSync(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new SngdError(`${file}: could not write (${errorText(err)})`);
+  }
+}
+
+export function writeModelFile(file: string, model: ModelProto): void {
+  writeFileAtomic(file, encodeModel(model));
+}
