@@ -6,27 +6,11 @@
  *   const x = b.input('x', 'float32', ['N', 784]);
  *   const h = b.op('Relu', [b.op('Gemm', [x, w, bias], { transB: 1 })]);
  */
-import { floatAttr, floatsAttr, intAttr, intsAttr, stringAttr, tensorAttr } from '../src/ir/attrs.js';
+import { makeAttr, type AttrValue } from '../src/ir/emit.js';
 import { NameAuthority, type Dim, type Graph, type Model, type Node } from '../src/ir/graph.js';
-import type { AttributeProto } from '../src/onnx/proto.js';
 import { dtypeCode, type DType, type Tensor } from '../src/onnx/tensor.js';
 
-/** An explicit float attribute (a plain integer-valued number would become INT). */
-export class FloatAttr {
-  constructor(readonly value: number | number[]) {}
-}
-export const float = (v: number | number[]): FloatAttr => new FloatAttr(v);
-
-export type AttrValue = number | number[] | string | Tensor | FloatAttr | AttributeProto;
-
-function toAttr(name: string, v: AttrValue): AttributeProto {
-  if (v instanceof FloatAttr) return Array.isArray(v.value) ? floatsAttr(name, v.value) : floatAttr(name, v.value);
-  if (typeof v === 'number') return Number.isInteger(v) ? intAttr(name, v) : floatAttr(name, v);
-  if (typeof v === 'string') return stringAttr(name, v);
-  if (Array.isArray(v)) return v.every(Number.isInteger) ? intsAttr(name, v) : floatsAttr(name, v);
-  if ('dtype' in v && 'dims' in v) return tensorAttr(name, v as Tensor);
-  return { ...(v as AttributeProto), name };
-}
+export { float, FloatAttr, type AttrValue } from '../src/ir/emit.js';
 
 export class GraphBuilder {
   readonly graph: Graph;
@@ -64,7 +48,7 @@ export class GraphBuilder {
       domain: opts.domain ?? '',
       inputs,
       outputs,
-      attrs: Object.entries(attrs).map(([k, v]) => toAttr(k, v)),
+      attrs: Object.entries(attrs).map(([k, v]) => makeAttr(k, v)),
     };
     this.graph.nodes.push(node);
     return outputs;

@@ -38,7 +38,7 @@ export async function createSession(model: Model | Uint8Array, options: SessionO
   const bytes = model instanceof Uint8Array ? model : encodeModel(modelToProto(model));
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', ...options });
+    session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', logSeverityLevel: 3, ...options });
   } catch (err) {
     throw new SngdError(`${label}: onnxruntime could not load the model: ${firstLine(errorText(err))}`);
   }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { SngdError } from '../errors.js';
 import type { Dim, Graph, Model, Node, ValueInfo } from '../ir/graph.js';
 import { readModelFile } from './codec.js';
-import { int64ToNumber, type GraphProto, type ModelProto, type NodeProto, type ValueInfoProto } from './proto.js';
+import { AttrType, int64ToNumber, shownName, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type ValueInfoProto } from './proto.js';
 import { tensorFromProto, type TensorContext } from './tensor.js';
 
 export function loadModel(file: string): Model {
@@ -21,7 +21,7 @@ export function modelFromProto(proto: ModelProto, ctx: TensorContext): Model {
   for (const o of opsetImport ?? []) {
     const domain = o.domain ?? '';
     const version = int64ToNumber(o.version);
-    if (!Number.isSafeInteger(version) || version < 1) throw new SngdError(`${ctx.source}: opset_import for domain '${domain}' has invalid version ${version}`);
+    if (!Number.isSafeInteger(version) || version < 1) throw new SngdError(`${ctx.source}: opset_import for domain '${shownName(domain)}' has invalid version ${version}`);
     opsets.set(domain === 'ai.onnx' ? '' : domain, version);
   }
   const ir = int64ToNumber(irVersion);
@@ -37,7 +37,7 @@ export function graphFromProto(gp: GraphProto, ctx: TensorContext): Graph {
   const initializers = new Map<string, { tensor: ReturnType<typeof tensorFromProto>; proto: (typeof initializer & {})[number] }>();
   for (const t of initializer ?? []) {
     if (!t.name) throw new SngdError(`${ctx.source}: an initializer has no name`);
-    if (initializers.has(t.name)) throw new SngdError(`${ctx.source}: initializer '${t.name}' is defined twice`);
+    if (initializers.has(t.name)) throw new SngdError(`${ctx.source}: initializer '${shownName(t.name)}' is defined twice`);
     initializers.set(t.name, { tensor: tensorFromProto(t, ctx), proto: t });
   }
   const g: Graph = {
@@ -55,7 +55,8 @@ export function graphFromProto(gp: GraphProto, ctx: TensorContext): Graph {
 
 function nodeFromProto(np: NodeProto, index: number, source: string): Node {
   const { input, output, name, opType, domain, attribute, ...extra } = np;
-  if (!opType) throw new SngdError(`${source}: node #${index} ('${name ?? ''}') has no op_type`);
+  if (!opType) throw new SngdError(`${source}: node #${index} ('${shownName(name)}') has no op_type`);
+  checkNode(np, index, source, 0);
   return {
     name: name || `${opType}_${index}`,
     opType,
@@ -93,19 +94,89 @@ function checkGraph(g: Graph, source: string): void {
   for (const n of g.nodes) {
     for (const o of n.outputs) {
       if (!o) continue;
-      if (defined.has(o) && !g.initializers.has(o)) throw new SngdError(`${source}: value '${o}' (output of node '${n.name}') is defined twice`);
+      if (defined.has(o) && !g.initializers.has(o)) throw new SngdError(`${source}: value '${shownName(o)}' (output of node '${shownName(n.name)}') is defined twice`);
       defined.add(o);
     }
   }
   for (const n of g.nodes) {
-    const hasSubgraph = n.attrs.some((a) => a.g || (a.graphs?.length ?? 0) > 0);
+    // A node's own inputs live in this graph even when it carries subgraphs (If, Loop, Scan):
+    // only the nodes inside those subgraphs may read outer-scope values.
     for (const i of n.inputs) {
-      if (i && !defined.has(i) && !hasSubgraph) {
-        throw new SngdError(`${source}: node '${n.name}' (${n.opType}) reads '${i}', which no node, graph input or initializer defines`);
+      if (i && !defined.has(i)) {
+        throw new SngdError(`${source}: node '${shownName(n.name)}' (${shownName(n.opType)}) reads '${shownName(i)}', which no node, graph input or initializer defines`);
       }
     }
   }
+  const inputNames = new Set<string>();
+  for (const v of g.inputs) {
+    if (inputNames.has(v.name)) throw new SngdError(`${source}: graph input '${shownName(v.name)}' is listed twice`);
+    inputNames.add(v.name);
+  }
   for (const o of g.outputs) {
-    if (!defined.has(o.name)) throw new SngdError(`${source}: graph output '${o.name}' is not produced by any node`);
+    if (!defined.has(o.name)) throw new SngdError(`${source}: graph output '${shownName(o.name)}' is not produced by any node`);
   }
 }
+
+/**
+ * Subgraphs nest at most this deep (If inside Loop inside ...). protobufjs already stops at 100
+ * message levels; this bounds our own recursion and gives the clearer message.
+ */
+const MAX_GRAPH_DEPTH = 32;
+
+/** Which AttributeProto field holds the value of each AttributeType. */
+const ATTR_FIELDS: Record<number, { field: keyof AttributeProto; list: boolean }> = {
+  [AttrType.FLOAT]: { field: 'f', list: false },
+  [AttrType.INT]: { field: 'i', list: false },
+  [AttrType.STRING]: { field: 's', list: false },
+  [AttrType.TENSOR]: { field: 't', list: false },
+  [AttrType.GRAPH]: { field: 'g', list: false },
+  [AttrType.SPARSE_TENSOR]: { field: 'sparseTensor', list: false },
+  [AttrType.TYPE_PROTO]: { field: 'tp', list: false },
+  [AttrType.FLOATS]: { field: 'floats', list: true },
+  [AttrType.INTS]: { field: 'ints', list: true },
+  [AttrType.STRINGS]: { field: 'strings', list: true },
+  [AttrType.TENSORS]: { field: 'tensors', list: true },
+  [AttrType.GRAPHS]: { field: 'graphs', list: true },
+  [AttrType.SPARSE_TENSORS]: { field: 'sparseTensors', list: true },
+  [AttrType.TYPE_PROTOS]: { field: 'typeProtos', list: true },
+};
+const ATTR_TYPE_NAMES = Object.fromEntries(Object.entries(AttrType).map(([k, v]) => [v, k]));
+
+/**
+ * The node checks the ONNX checker makes (op_type present; attribute names present and unique;
+ * an attribute's type known, matching the one value field it sets), applied to subgraph nodes
+ * too. Subgraph *values* are not checked here: they may read outer-scope names.
+ */
+function checkNode(np: NodeProto, index: number, where: string, depth: number): void {
+  const label = `node #${index} ('${shownName(np.name)}')`;
+  if (!np.opType) throw new SngdError(`${where}: ${label} has no op_type`);
+  const at = `${where}: node '${shownName(np.name || `${np.opType}_${index}`)}' (${shownName(np.opType)})`;
+  const seen = new Set<string>();
+  for (const a of np.attribute ?? []) {
+    if (!a.name) throw new SngdError(`${at}: an attribute has no name`);
+    const attr = `${at} attribute '${shownName(a.name)}'`;
+    if (seen.has(a.name)) throw new SngdError(`${attr} is given twice`);
+    seen.add(a.name);
+    const set = Object.entries(ATTR_FIELDS).filter(([, { field, list }]) => {
+      const v = a[field];
+      return list ? Array.isArray(v) && v.length > 0 : v !== undefined && v !== null;
+    });
+    if (a.type !== undefined && a.type !== null && a.type !== AttrType.UNDEFINED && !ATTR_FIELDS[a.type]) {
+      throw new SngdError(`${attr} has unknown type ${a.type}`);
+    }
+    if (set.length > 1) throw new SngdError(`${attr} sets ${set.length} value fields (${set.map(([, s]) => s.field).join(', ')}); exactly one is allowed`);
+    const [code] = set[0] ?? [];
+    if (code !== undefined && a.type && Number(code) !== a.type) {
+      throw new SngdError(`${attr} is declared ${ATTR_TYPE_NAMES[a.type]} but holds a ${ATTR_TYPE_NAMES[Number(code)]} value`);
+    }
+    const graphs = [...(a.g ? [a.g] : []), ...(a.graphs ?? [])];
+    if (graphs.length > 0 && depth + 1 > MAX_GRAPH_DEPTH) {
+      throw new SngdError(`${attr}: subgraphs nest more than ${MAX_GRAPH_DEPTH} levels deep`);
+    }
+    for (const g of graphs) {
+      const sub = `${where}: subgraph '${shownName(g.name)}' of ${label.slice(0)} attribute '${shownName(a.name)}'`;
+      (g.node ?? []).forEach((n, i) => checkNode(n, i, sub, depth + 1));
+    }
+  }
+}
+

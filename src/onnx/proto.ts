@@ -114,3 +114,19 @@ export function int64ToNumber(v: Int64 | undefined | null): number {
   if (typeof v === 'number') return v;
   return v.toNumber();
 }
+
+/**
+ * A name from a model file, made safe to show in a one-line message: control characters are
+ * escaped and very long names are cut (model files are untrusted; a name may hold anything).
+ */
+export function shownName(name: string | undefined | null, max = 80): string {
+  const s = name ?? '';
+  const cut = s.length > max ? `${s.slice(0, max)}…(${s.length} chars)` : s;
+  return cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** dims for a message: `[1, 2, 3]`, cut after a few entries. */
+export function shownDims(dims: readonly (number | string)[], max = 8): string {
+  const head = dims.slice(0, max).join(', ');
+  return dims.length > max ? `[${head}, … ${dims.length} dims]` : `[${head}]`;
+}

@@ -204,3 +204,4 @@ const root = protobuf.Root.fromJSON({ nested: { onnx: { nested: proto2Messages }
 export const ModelProtoType = root.lookupType('onnx.ModelProto');
 export const TensorProtoType = root.lookupType('onnx.TensorProto');
 export const GraphProtoType = root.lookupType('onnx.GraphProto');
+export const NodeProtoType = root.lookupType('onnx.NodeProto');

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SngdError } from '../errors.js';
-import { int64ToNumber, type TensorProto } from './proto.js';
+import { int64ToNumber, shownDims, shownName, type TensorProto } from './proto.js';
 
 /** TensorProto.DataType values the project reads and writes. */
 export const DataType = {
@@ -71,16 +71,15 @@ export interface TensorContext { source: string; modelDir?: string }
 
 /** Decodes a TensorProto. Throws SngdError naming the tensor and the file on any inconsistency. */
 export function tensorFromProto(proto: TensorProto, ctx: TensorContext): Tensor {
-  const name = proto.name ?? '(unnamed)';
-  const where = `${ctx.source}: tensor '${name}'`;
+  const where = `${ctx.source}: tensor '${proto.name ? shownName(proto.name) : '(unnamed)'}'`;
   const dtype = dtypeFromCode(proto.dataType ?? 0);
   if (!dtype) throw new SngdError(`${where}: unsupported data_type ${proto.dataType ?? 0}`);
   const dims = (proto.dims ?? []).map(int64ToNumber);
   for (const d of dims) {
-    if (!Number.isSafeInteger(d) || d < 0) throw new SngdError(`${where}: invalid dimension ${d} in dims [${dims.join(', ')}]`);
+    if (!Number.isSafeInteger(d) || d < 0) throw new SngdError(`${where}: invalid dimension ${d} in dims ${shownDims(dims)}`);
   }
   const n = elementCount(dims);
-  if (!Number.isSafeInteger(n) || n > MAX_ELEMENTS) throw new SngdError(`${where}: dims [${dims.join(', ')}] declare ${n} elements, more than the ${MAX_ELEMENTS} this tool accepts`);
+  if (!Number.isSafeInteger(n) || n > MAX_ELEMENTS) throw new SngdError(`${where}: dims ${shownDims(dims)} declare ${n} elements, more than the ${MAX_ELEMENTS} this tool accepts`);
 
   if (dtype === 'string') {
     const strings = (proto.stringData ?? []).map((b) => Buffer.from(b).toString('utf8'));
@@ -90,13 +89,15 @@ export function tensorFromProto(proto: TensorProto, ctx: TensorContext): Tensor 
 
   const info = DTYPES[dtype];
   const byteLength = n * info.bytes;
-  if (proto.dataLocation === 1 || (proto.externalData?.length ?? 0) > 0) {
+  const location = proto.dataLocation ?? 0;
+  if (location !== 0 && location !== 1) throw new SngdError(`${where}: unknown data_location ${location} (0 = DEFAULT, 1 = EXTERNAL)`);
+  if (location === 1 || (proto.externalData?.length ?? 0) > 0) {
     const bytes = readExternalData(proto, ctx, where, byteLength);
-    return { dtype, dims, data: copyBytes(bytes, dtype, n) };
+    return { dtype, dims, data: info.make(bytes.buffer as ArrayBuffer, n) };
   }
   if (proto.rawData && proto.rawData.length > 0) {
     if (proto.rawData.length !== byteLength) {
-      throw new SngdError(`${where}: dims [${dims.join(', ')}] of ${dtype} need ${byteLength} bytes but raw_data holds ${proto.rawData.length}`);
+      throw new SngdError(`${where}: dims ${shownDims(dims)} of ${dtype} need ${byteLength} bytes but raw_data holds ${proto.rawData.length}`);
     }
     return { dtype, dims, data: copyBytes(proto.rawData, dtype, n) };
   }
@@ -157,52 +158,82 @@ function externalField(proto: TensorProto, key: string): string | undefined {
 function readExternalData(proto: TensorProto, ctx: TensorContext, where: string, byteLength: number): Uint8Array {
   const location = externalField(proto, 'location');
   if (!location) throw new SngdError(`${where}: external data without a 'location'`);
-  if (!ctx.modelDir) throw new SngdError(`${where}: external data '${location}' but the model was not loaded from a file`);
+  const shown = shownName(location);
+  if (!ctx.modelDir) throw new SngdError(`${where}: external data '${shown}' but the model was not loaded from a file`);
   const file = resolveInside(ctx.modelDir, location, where);
-  const offset = Number(externalField(proto, 'offset') ?? '0');
-  const lengthField = externalField(proto, 'length');
-  const length = lengthField === undefined ? byteLength : Number(lengthField);
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new SngdError(`${where}: invalid external-data offset '${externalField(proto, 'offset')}'`);
-  if (!Number.isSafeInteger(length) || length < 0) throw new SngdError(`${where}: invalid external-data length '${lengthField}'`);
+  const offset = externalInteger(proto, 'offset', 0, where);
+  const length = externalInteger(proto, 'length', byteLength, where);
   if (length !== byteLength) throw new SngdError(`${where}: external-data length ${length} does not match the ${byteLength} bytes its dims and type need`);
   const size = fs.statSync(file).size;
   if (offset + length > size) {
-    throw new SngdError(`${where}: external data needs bytes ${offset}..${offset + length} of '${location}', which holds only ${size} bytes`);
+    throw new SngdError(`${where}: external data needs bytes ${offset}..${offset + length} of '${shown}', which holds only ${size} bytes`);
   }
-  const out = Buffer.alloc(length);
-  const fd = fs.openSync(file, 'r');
+  // A fresh, aligned buffer that becomes the tensor's storage (no second copy).
+  let out: Uint8Array;
   try {
-    fs.readSync(fd, out, 0, length, offset);
-  } finally {
-    fs.closeSync(fd);
+    out = new Uint8Array(new ArrayBuffer(length));
+  } catch {
+    throw new SngdError(`${where}: ${length} bytes of external data is more than this process can hold`);
   }
+  let read = 0;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      // readSync may return fewer bytes than asked (large reads, a file that shrank): loop.
+      while (read < length) {
+        const got = fs.readSync(fd, out, read, Math.min(length - read, 2 ** 30), offset + read);
+        if (got === 0) break;
+        read += got;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    throw new SngdError(`${where}: could not read external-data file '${shown}' (${(err as Error).message})`);
+  }
+  if (read !== length) throw new SngdError(`${where}: external-data file '${shown}' ended after ${offset + read} bytes; ${offset + length} needed`);
   return out;
+}
+
+/** An external-data `offset`/`length` entry: a non-negative decimal integer (absent → `fallback`). */
+function externalInteger(proto: TensorProto, key: 'offset' | 'length', fallback: number, where: string): number {
+  const text = externalField(proto, key);
+  if (text === undefined) return fallback;
+  const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value)) throw new SngdError(`${where}: invalid external-data ${key} '${shownName(text)}' (expected a non-negative integer)`);
+  return value;
 }
 
 /** Resolves an external-data location, refusing anything that leaves the model's folder. */
 export function resolveInside(modelDir: string, location: string, where: string): string {
-  if (path.isAbsolute(location) || location.includes('\0')) {
-    throw new SngdError(`${where}: external-data location '${location}' must be a relative path inside the model's folder`);
+  const shown = shownName(location);
+  if (path.isAbsolute(location) || path.win32.isAbsolute(location) || location.includes('\0')) {
+    throw new SngdError(`${where}: external-data location '${shown}' must be a relative path inside the model's folder`);
   }
-  const root = fs.realpathSync(modelDir);
+  let root: string;
+  try {
+    root = fs.realpathSync(modelDir);
+  } catch {
+    throw new SngdError(`${where}: the model's folder '${modelDir}' cannot be read`);
+  }
   const candidate = path.resolve(root, location);
   if (!isInside(root, candidate)) {
-    throw new SngdError(`${where}: external-data location '${location}' points outside the model's folder`);
+    throw new SngdError(`${where}: external-data location '${shown}' points outside the model's folder`);
   }
   let real: string;
   try {
     real = fs.realpathSync(candidate);
   } catch {
-    throw new SngdError(`${where}: external-data file '${location}' not found beside the model`);
+    throw new SngdError(`${where}: external-data file '${shown}' not found beside the model`);
   }
-  if (!isInside(root, real)) throw new SngdError(`${where}: external-data location '${location}' links outside the model's folder`);
-  if (!fs.statSync(real).isFile()) throw new SngdError(`${where}: external-data location '${location}' is not a file`);
+  if (!isInside(root, real)) throw new SngdError(`${where}: external-data location '${shown}' links outside the model's folder`);
+  if (!fs.statSync(real).isFile()) throw new SngdError(`${where}: external-data location '${shown}' is not a file`);
   return real;
 }
 
 function isInside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /** Encodes a tensor as a TensorProto with raw_data (strings use string_data). */

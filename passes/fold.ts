@@ -1,0 +1,73 @@
+/**
+ * Folding (SNGD.md §2, identity 3): W̃ = W̃'·P for every rebuilt layer, split back into the
+ * original weight and bias tensors, and the original nodes restored. The result has the original
+ * architecture, node names, inputs and outputs, and no trace of the Fisher layers.
+ */
+import { SngdError } from '../src/errors.js';
+import { cloneModel, type Model, type Node } from '../src/ir/graph.js';
+import { matmul, mat } from '../src/numerics/linalg.js';
+import { dtypeCode, type Tensor } from '../src/onnx/tensor.js';
+import { layerRules } from './reconstruct/layers.js';
+import { deserializeNode, readLayerRecords, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
+import { toposort } from './toposort.js';
+
+export function fold(model: Model): Model {
+  const records = readLayerRecords(model);
+  if (records.length === 0) throw new SngdError(`${model.source ?? 'model'}: has no local Fisher layers to fold (not produced by sngd-compile?)`);
+  const out = cloneModel(model);
+  const g = out.graph;
+  const restored: { index: number; node: Node }[] = [];
+  for (const rec of records) {
+    const { weight, bias } = foldedTensors(out, rec);
+    const removeNodes = new Set([...rec.added.nodes, ...rec.original.map((o) => String(o.node.name))]);
+    g.nodes = g.nodes.filter((n) => !removeNodes.has(n.name));
+    for (const name of rec.added.initializers) g.initializers.delete(name);
+    for (const o of rec.original) restored.push({ index: o.index, node: nodeFromJson(o.node) });
+    g.initializers.set(rec.weight.name, { tensor: weight });
+    if (rec.bias && bias) g.initializers.set(rec.bias.name, { tensor: bias });
+    restoreGraphInput(out, rec.weight, weight);
+    if (rec.bias && bias) restoreGraphInput(out, rec.bias, bias);
+  }
+  // Put the original nodes back at their original positions, then make the order valid.
+  restored.sort((a, b) => a.index - b.index);
+  for (const { index, node } of restored) g.nodes.splice(index < 0 ? g.nodes.length : Math.min(index, g.nodes.length), 0, node);
+  return withLayerRecords({ ...out, graph: toposort(g) }, []);
+}
+
+/** The original-layout weight and bias of one layer: W̃ = W̃'·P. */
+export function foldedTensors(model: Model, rec: LayerRecord): { weight: Tensor; bias?: Tensor } {
+  const get = (name: string): Tensor => {
+    const t = model.graph.initializers.get(name)?.tensor;
+    if (!t) throw new SngdError(`${model.source ?? 'model'}: layer '${rec.name}' needs initializer '${name}', which is missing`);
+    return t;
+  };
+  const wPrime = get(rec.params.W);
+  const p = get(rec.params.P);
+  const d = rec.fisherDim;
+  if (wPrime.dims.join() !== [rec.m, d].join() || p.dims.join() !== [d, d].join()) {
+    throw new SngdError(`${model.source ?? 'model'}: layer '${rec.name}': W̃' is [${wPrime.dims}] and P is [${p.dims}], expected [${rec.m},${d}] and [${d},${d}]`);
+  }
+  const wt = matmul(mat(rec.m, d, wPrime.data as Float32Array), mat(d, d, p.data as Float32Array));
+  return layerRules[rec.kind].fromMatrix(rec.layout, wt, rec.d, wPrime.dtype);
+}
+
+function nodeFromJson(json: Record<string, unknown>): Node {
+  const p = deserializeNode(json);
+  const { input, output, name, opType, domain, attribute, ...extra } = p;
+  return {
+    name: name ?? '',
+    opType: opType ?? '',
+    domain: domain ?? '',
+    inputs: [...(input ?? [])],
+    outputs: [...(output ?? [])],
+    attrs: [...(attribute ?? [])],
+    extra: Object.keys(extra).length ? extra : undefined,
+  };
+}
+
+function restoreGraphInput(model: Model, ref: { name: string; graphInputIndex?: number }, t: Tensor): void {
+  if (ref.graphInputIndex === undefined) return;
+  const inputs = model.graph.inputs;
+  if (inputs.some((v) => v.name === ref.name)) return;
+  inputs.splice(Math.min(ref.graphInputIndex, inputs.length), 0, { name: ref.name, elemType: dtypeCode(t.dtype), shape: [...t.dims] });
+}

@@ -1,0 +1,154 @@
+/**
+ * The reconstruction pass (SNGD.md §2, §5): finds every weighted layer and puts a local Fisher
+ * layer in front of it. P and S start as the identity, so W̃' = W̃·S = W̃ and the function is
+ * unchanged; the trainer later refreshes P, S and remaps W̃'.
+ *
+ *   reconstruct(model, { side: 'auto' | 'weight' | 'activation', batchSize })
+ *     → { model, layers: LayerRecord[], skipped: SkippedLayer[] }
+ *
+ * The rebuilt model records each layer (metadata `sngd.layers`) so `fold` can restore the original
+ * graph from the model file alone.
+ */
+import { cloneModel, indexGraph, NameAuthority, type Graph, type Model, type Node } from '../../src/ir/graph.js';
+import { Emitter } from '../../src/ir/emit.js';
+import { identity } from '../../src/numerics/linalg.js';
+import { toposort } from '../toposort.js';
+import { deferredOps, isEmbedding, layerRules, type LayerKind, type LayerMatch, type MatchContext } from './layers.js';
+import { serializeNode, withLayerRecords, readLayerRecords, type LayerRecord, type Side } from './record.js';
+import { SngdError } from '../../src/errors.js';
+
+export interface ReconstructOptions {
+  /** Where to apply P. 'auto' picks the cheaper side per layer at `batchSize`. Defaults to 'auto'. */
+  side?: 'auto' | Side;
+  /** Batch size the cost model assumes. Defaults to 32. */
+  batchSize?: number;
+  /** Only rebuild these layers (node names); default: all that qualify. */
+  only?: string[];
+}
+
+export interface SkippedLayer {
+  name: string;
+  op: string;
+  reason: string;
+}
+
+export interface ReconstructResult {
+  model: Model;
+  layers: LayerRecord[];
+  skipped: SkippedLayer[];
+}
+
+const WEIGHTED_OPS = new Set<string>(['Gemm', 'MatMul', 'Conv', 'ConvTranspose']);
+
+/** Every weighted layer of a model, matched or skipped with a reason. */
+export function findLayers(graph: Graph): { matches: LayerMatch[]; skipped: SkippedLayer[] } {
+  const ctx: MatchContext = { graph, index: indexGraph(graph), graphOutputs: new Set(graph.outputs.map((v) => v.name)) };
+  const matches: LayerMatch[] = [];
+  const skipped: SkippedLayer[] = [];
+  for (const node of graph.nodes) {
+    if (node.domain !== '') continue;
+    if (WEIGHTED_OPS.has(node.opType)) {
+      const result = layerRules[node.opType as LayerKind].match(node, ctx);
+      if (result.ok) matches.push(result.match);
+      else if (hasConstantOperand(node, graph)) skipped.push({ name: node.name, op: node.opType, reason: result.reason });
+    } else if (deferredOps[node.opType]) {
+      skipped.push({ name: node.name, op: node.opType, reason: deferredOps[node.opType]! });
+    } else if (isEmbedding(node, graph)) {
+      skipped.push({ name: node.name, op: 'Gather', reason: 'embedding lookups are found but not rebuilt yet (a per-row scale, SNGD.md §5)' });
+    }
+  }
+  return { matches, skipped };
+}
+
+/** A MatMul of two activations (attention scores, say) is not a weighted layer and is not listed. */
+function hasConstantOperand(node: Node, graph: Graph): boolean {
+  return node.inputs.slice(0, 2).some((i) => graph.initializers.has(i) || graph.nodes.some((n) => n.opType === 'Constant' && n.outputs.includes(i)));
+}
+
+export function reconstruct(model: Model, options: ReconstructOptions = {}): ReconstructResult {
+  if (readLayerRecords(model).length > 0) {
+    throw new SngdError(`${model.source ?? 'model'}: already reconstructed (it has local Fisher layers); fold it with 'sngd export' first`);
+  }
+  const out = cloneModel(model);
+  const g = out.graph;
+  const { matches, skipped } = findLayers(g);
+  const names = new NameAuthority(g);
+  const records: LayerRecord[] = [];
+  const batch = options.batchSize ?? 32;
+  const graphInputIndex = (name: string): number | undefined => {
+    const i = g.inputs.findIndex((v) => v.name === name);
+    return i >= 0 ? i : undefined;
+  };
+  const originalIndex = new Map(model.graph.nodes.map((n, i) => [n.name, i]));
+
+  for (const match of matches) {
+    if (options.only && !options.only.includes(match.node.name)) continue;
+    const rule = layerRules[match.kind];
+    const { side, sideReason } = chooseSide(match, options.side ?? 'auto', batch);
+    const prefix = `sngd/${match.node.name}`;
+    const e = new Emitter(g, names, prefix);
+    const fisherDim = match.d + (match.bias ? 1 : 0);
+
+    const weightT = g.initializers.get(match.weight)!.tensor;
+    const biasT = match.bias ? g.initializers.get(match.bias)!.tensor : undefined;
+    // P = S = I at the start, so W̃' = W̃·S = W̃.
+    const wt = rule.toMatrix(match.layout, match.m, match.d, weightT, biasT);
+    const eye = identity(fisherDim);
+    const W = e.init('W', { dtype: 'float32', dims: [match.m, fisherDim], data: Float32Array.from(wt.data) });
+    const P = e.init('P', { dtype: 'float32', dims: [fisherDim, fisherDim], data: Float32Array.from(eye.data) });
+    const S = e.init('S', { dtype: 'float32', dims: [fisherDim, fisherDim], data: Float32Array.from(eye.data) });
+
+    const originals = [match.node, ...(match.biasNode ? [match.biasNode] : [])];
+    const original = originals.map((n) => ({ index: originalIndex.get(n.name) ?? -1, node: serializeNode(n) }));
+    if (side === 'weight') {
+      const weff = e.op('MatMul', [W, P], {}, { name: `${prefix}/fisher` });
+      rule.weightSide(e, match, weff);
+    } else {
+      g.nodes = g.nodes.filter((n) => !originals.includes(n));
+      rule.activationSide!(e, match, P, W);
+    }
+    g.initializers.delete(match.weight);
+    if (match.bias) g.initializers.delete(match.bias);
+    // Older exporters also list initializers as graph inputs; the rebuilt weights replace them.
+    const weightInput = graphInputIndex(match.weight);
+    const biasInput = match.bias ? graphInputIndex(match.bias) : undefined;
+    g.inputs = g.inputs.filter((v) => v.name !== match.weight && v.name !== match.bias);
+    g.valueInfo.delete(match.weight);
+    if (match.bias) g.valueInfo.delete(match.bias);
+
+    records.push({
+      name: match.node.name,
+      op: match.node.opType,
+      kind: match.kind,
+      side,
+      sideReason,
+      m: match.m,
+      d: match.d,
+      fisherDim,
+      hasBias: match.bias !== undefined,
+      weight: { name: match.weight, graphInputIndex: weightInput },
+      bias: match.bias ? { name: match.bias, graphInputIndex: biasInput } : undefined,
+      layout: match.layout,
+      params: { W, P, S },
+      added: { nodes: e.nodes.map((n) => n.name), initializers: e.initializers },
+      original,
+    });
+  }
+  const sorted = toposort(g);
+  const rebuilt = withLayerRecords({ ...out, graph: sorted }, records);
+  return { model: rebuilt, layers: records, skipped };
+}
+
+/**
+ * Per-step cost of applying P (SNGD.md §5): the weight side computes W̃'·P once per step
+ * (m·d̃² multiply-adds); the activation side multiplies every row of x̃ by P (N·positions·d̃²).
+ */
+export function chooseSide(match: LayerMatch, requested: 'auto' | Side, batch: number): { side: Side; sideReason: string } {
+  if (requested === 'weight') return { side: 'weight', sideReason: 'requested' };
+  if (match.activationSide !== true) return { side: 'weight', sideReason: match.activationSide };
+  if (requested === 'activation') return { side: 'activation', sideReason: 'requested' };
+  const rows = batch * match.positions;
+  return rows < match.m
+    ? { side: 'activation', sideReason: `cheaper: ${rows} rows of x̃ per step < ${match.m} output units` }
+    : { side: 'weight', sideReason: `cheaper: ${match.m} output units ≤ ${Number.isFinite(rows) ? rows : 'many'} rows of x̃ per step` };
+}
