@@ -9,7 +9,7 @@
  * The rebuilt model records each layer (metadata `sngd.layers`) so `fold` can restore the original
  * graph from the model file alone.
  */
-import { cloneModel, indexGraph, NameAuthority, type Graph, type Model, type Node } from '../../src/ir/graph.js';
+import { cloneModel, defaultOpset, indexGraph, NameAuthority, type Graph, type Model, type Node } from '../../src/ir/graph.js';
 import { Emitter } from '../../src/ir/emit.js';
 import { identity } from '../../src/numerics/linalg.js';
 import { toposort } from '../toposort.js';
@@ -37,6 +37,9 @@ export interface ReconstructResult {
   layers: LayerRecord[];
   skipped: SkippedLayer[];
 }
+
+/** The Fisher-layer nodes use Slice/Gather/Reshape in their opset-13 forms. */
+export const MIN_OPSET = 13;
 
 const WEIGHTED_OPS = new Set<string>(['Gemm', 'MatMul', 'Conv', 'ConvTranspose']);
 
@@ -68,6 +71,9 @@ function hasConstantOperand(node: Node, graph: Graph): boolean {
 export function reconstruct(model: Model, options: ReconstructOptions = {}): ReconstructResult {
   if (readLayerRecords(model).length > 0) {
     throw new SngdError(`${model.source ?? 'model'}: already reconstructed (it has local Fisher layers); fold it with 'sngd export' first`);
+  }
+  if (defaultOpset(model) < MIN_OPSET) {
+    throw new SngdError(`${model.source ?? 'model'}: uses opset ${defaultOpset(model)}; upgrade it to opset ${MIN_OPSET} or later first (sngd-compile does this)`);
   }
   const out = cloneModel(model);
   const g = out.graph;

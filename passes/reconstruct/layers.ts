@@ -28,6 +28,8 @@ export interface Layout {
   biasScale?: number;
   weightDims: number[];
   biasDims?: number[];
+  /** Gemm: a scalar C becomes per-unit once trained; it folds back to a scalar while all units agree. */
+  biasScalarDims?: number[];
   group?: number;
 }
 
@@ -204,6 +206,7 @@ const gemm: LayerRule = {
       if ((n === m || n === 1) && rowLike) {
         bias = c;
         layout.biasDims = n === 1 ? [m] : [...cConst.dims];
+        if (n === 1) layout.biasScalarDims = [...cConst.dims];
         layout.biasScale = alpha / beta;
       }
     }
@@ -230,7 +233,9 @@ const gemm: LayerRule = {
     }
     const weight = tensorOf(dtype, layout.weightDims, out);
     if (!layout.biasDims) return { weight };
-    return { weight, bias: tensorOf(dtype, layout.biasDims, column(wt, d, layout.biasScale ?? 1)) };
+    const bias = column(wt, d, layout.biasScale ?? 1);
+    if (layout.biasScalarDims && bias.every((v) => v === bias[0])) return { weight, bias: tensorOf(dtype, layout.biasScalarDims, bias.subarray(0, 1)) };
+    return { weight, bias: tensorOf(dtype, layout.biasDims, bias) };
   },
   weightSide(e, match, weff) {
     const { layout, node } = match;

@@ -5,6 +5,7 @@
  * line naming the file and what is wrong. Writing is atomic: a temp file in the target folder,
  * then a rename, so a crash never leaves a partial model behind.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SngdError, errorText } from '../errors.js';
@@ -28,7 +29,9 @@ function describeDecodeError(err: unknown): string {
   const text = errorText(err);
   if (/index out of range/.test(text)) return 'data ends in the middle of a field';
   if (/invalid wire type/.test(text)) return 'invalid wire type';
-  return text.split('\n')[0] ?? text;
+  if (/max depth exceeded|call stack/i.test(text)) return 'messages nested too deeply';
+  // protobufjs messages are short and plain; keep one line, and bounded.
+  return (text.split('\n')[0] ?? text).slice(0, 200);
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {
@@ -50,19 +53,25 @@ export function readFileChecked(file: string, what: string): Buffer {
   if (!stat.isFile()) throw new SngdError(`${file}: not a regular file`);
   // protobuf messages are limited to 2 GiB; larger weights must live in external data.
   if (stat.size >= 2 ** 31) throw new SngdError(`${file}: ${stat.size} bytes exceeds protobuf's 2 GiB limit; store weights as external data`);
-  return fs.readFileSync(file);
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new SngdError(`${file}: could not read the ${what} file (${errorText(err)})`);
+  }
 }
 
 /** Writes bytes atomically: temp file beside the target, fsync, rename. */
 export function writeFileAtomic(file: string, bytes: Uint8Array | string): void {
   const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
   try {
-    const fd = fs.openSync(tmp, 'w');
+    fs.mkdirSync(dir, { recursive: true });
+    // 'wx': never follow or reuse something already at the temp name.
+    const fd = fs.openSync(tmp, 'wx');
     try {
-      if (typeof bytes === "string") fs.writeSync(fd, bytes);
-      else fs.writeSync(fd, bytes);
+      // writeSync may write less than asked (always so past 2 GiB): loop until all is out.
+      for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -75,5 +84,11 @@ export function writeFileAtomic(file: string, bytes: Uint8Array | string): void 
 }
 
 export function writeModelFile(file: string, model: ModelProto): void {
-  writeFileAtomic(file, encodeModel(model));
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeModel(model);
+  } catch (err) {
+    throw new SngdError(`${file}: could not encode the model (${errorText(err).split('\n')[0]}); nothing was written`);
+  }
+  writeFileAtomic(file, bytes);
 }

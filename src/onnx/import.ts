@@ -76,8 +76,10 @@ export function valueInfoFromProto(v: ValueInfoProto, source: string): ValueInfo
     if (tt.elemType) info.elemType = tt.elemType;
     if (tt.shape) {
       info.shape = (tt.shape.dim ?? []).map((d): Dim => {
-        if (d.dimValue !== undefined && d.dimValue !== null) return int64ToNumber(d.dimValue);
-        return d.dimParam ? d.dimParam : '?';
+        // Decoded messages carry field defaults on their prototype (dimValue reads 0 when only
+        // dim_param is set): test presence, not the value.
+        if (isSet(d, 'dimValue')) return int64ToNumber(d.dimValue);
+        return isSet(d, 'dimParam') && d.dimParam ? d.dimParam : '?';
       });
     }
   }
@@ -115,6 +117,14 @@ function checkGraph(g: Graph, source: string): void {
   for (const o of g.outputs) {
     if (!defined.has(o.name)) throw new SngdError(`${source}: graph output '${shownName(o.name)}' is not produced by any node`);
   }
+}
+
+/**
+ * Whether a message field is present. A decoded protobufjs message answers an unset scalar field
+ * with the default from its prototype (0, '', an empty array), so presence is an own property.
+ */
+function isSet<T extends object>(msg: T, field: keyof T): boolean {
+  return Object.prototype.hasOwnProperty.call(msg, field) && msg[field] !== undefined && msg[field] !== null;
 }
 
 /**
@@ -159,7 +169,7 @@ function checkNode(np: NodeProto, index: number, where: string, depth: number): 
     seen.add(a.name);
     const set = Object.entries(ATTR_FIELDS).filter(([, { field, list }]) => {
       const v = a[field];
-      return list ? Array.isArray(v) && v.length > 0 : v !== undefined && v !== null;
+      return list ? Array.isArray(v) && v.length > 0 : isSet(a, field);
     });
     if (a.type !== undefined && a.type !== null && a.type !== AttrType.UNDEFINED && !ATTR_FIELDS[a.type]) {
       throw new SngdError(`${attr} has unknown type ${a.type}`);

@@ -1,0 +1,94 @@
+/**
+ * Reconstruction and folding (SNGD.md §2, §5; identity 3): the rebuilt graph computes the same
+ * function as the original, with identity P and with random SPD P (W̃' = W̃·P⁻¹), on both sides;
+ * folding gives back the original graph: same nodes, names, inputs, outputs, and values.
+ */
+import { describe, expect, it } from 'vitest';
+import { fold } from '../passes/fold.js';
+import { findLayers, reconstruct } from '../passes/reconstruct/index.js';
+import { remapLayer } from '../passes/reconstruct/remap.js';
+import type { Model } from '../src/ir/graph.js';
+import { randomSpd } from '../src/numerics/linalg.js';
+import { Rng } from '../src/numerics/random.js';
+import { runModel } from '../runtime/ort.js';
+import { maxRelError } from './helpers/compare.js';
+import { layerCases, skippedLayersModel } from './helpers/layer-models.js';
+
+/** Float32 rounding through W̃'·P and x̃·P: 1e-5 relative is the acceptance bound. */
+const TOL = 1e-5;
+
+function withRandomRoots(model: Model, seed: number): Model {
+  const rng = new Rng(seed);
+  let out = model;
+  for (const layer of findRecords(model)) {
+    const { P, S } = randomSpd(layer.fisherDim, rng);
+    out = remapLayer(out, layer.name, P, S);
+  }
+  return out;
+}
+
+function findRecords(model: Model) {
+  const entry = model.extra?.metadataProps?.find((p) => p.key === 'sngd.layers');
+  return JSON.parse(entry?.value ?? '[]') as { name: string; fisherDim: number }[];
+}
+
+function signature(m: Model) {
+  return {
+    nodes: m.graph.nodes.map((n) => `${n.name}:${n.opType}(${n.inputs.join(',')})->${n.outputs.join(',')}`).sort(),
+    inputs: m.graph.inputs.map((v) => v.name),
+    outputs: m.graph.outputs.map((v) => v.name),
+    initializers: [...m.graph.initializers.keys()].sort(),
+  };
+}
+
+describe.each(layerCases())('$name', ({ model, feeds, layers }) => {
+  it.each(['weight', 'activation', 'auto'] as const)('rebuilds every layer (%s side) with an unchanged function, and folds back', async (side) => {
+    const reference = await runModel(model, feeds);
+    const rebuilt = reconstruct(model, { side, batchSize: 4 });
+    expect(rebuilt.layers).toHaveLength(layers);
+    expect(rebuilt.skipped).toEqual([]);
+
+    expect(maxRelError(await runModel(rebuilt.model, feeds), reference)).toBeLessThanOrEqual(TOL);
+
+    const spd = withRandomRoots(rebuilt.model, 11);
+    const spdOut = await runModel(spd, feeds);
+    expect(maxRelError(spdOut, reference)).toBeLessThanOrEqual(TOL);
+
+    const folded = fold(spd);
+    expect(signature(folded)).toEqual(signature(model));
+    expect(folded.graph.nodes).toHaveLength(model.graph.nodes.length);
+    expect(maxRelError(await runModel(folded, feeds), reference)).toBeLessThanOrEqual(TOL);
+    // Folding with identity P is exact.
+    const exact = fold(rebuilt.model);
+    for (const [name, init] of model.graph.initializers) {
+      expect(Array.from(exact.graph.initializers.get(name)!.tensor.data as Float32Array)).toEqual(Array.from(init.tensor.data as Float32Array));
+    }
+  });
+});
+
+describe('layer discovery', () => {
+  it('lists recurrent layers, embeddings and shared weights as skipped with reasons, and ignores activation×activation MatMul', () => {
+    const { matches, skipped } = findLayers(skippedLayersModel().graph);
+    expect(matches).toEqual([]);
+    const byName = Object.fromEntries(skipped.map((s) => [s.name, s]));
+    expect(byName.embed?.reason).toMatch(/embedding/);
+    expect(byName.lstm?.reason).toMatch(/recurrent/);
+    expect(byName.shared_1?.reason).toMatch(/shared/);
+    expect(byName.shared_2?.reason).toMatch(/shared/);
+    expect(byName.attention_like).toBeUndefined();
+  });
+
+  it('refuses to rebuild a model twice, and to fold a model that was never rebuilt', () => {
+    const { model } = layerCases()[0]!;
+    const once = reconstruct(model).model;
+    expect(() => reconstruct(once)).toThrow(/already reconstructed/);
+    expect(() => fold(model)).toThrow(/no local Fisher layers/);
+  });
+
+  it('does not modify its input model', () => {
+    const { model } = layerCases()[0]!;
+    const before = signature(model);
+    reconstruct(model, { side: 'activation' });
+    expect(signature(model)).toEqual(before);
+  });
+});
