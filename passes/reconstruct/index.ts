@@ -132,6 +132,7 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
       d: match.d,
       fisherDim,
       hasBias: match.bias !== undefined,
+      x: match.x,
       weight: { name: match.weight, graphInputIndex: weightInput },
       bias: match.bias ? { name: match.bias, graphInputIndex: biasInput } : undefined,
       layout: match.layout,

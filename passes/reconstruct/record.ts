@@ -26,6 +26,8 @@ export interface LayerRecord {
   d: number;
   fisherDim: number;
   hasBias: boolean;
+  /** The layer's activation input x (x̃ = [x; 1] feeds the Fisher statistic). */
+  x: string;
   /** Original initializers: names, and where they were also listed as graph inputs (old exporters). */
   weight: { name: string; graphInputIndex?: number };
   bias?: { name: string; graphInputIndex?: number };

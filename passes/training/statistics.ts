@@ -1,0 +1,82 @@
+/**
+ * Fisher statistics from the forward pass (SNGD.md §2, §5): for each rebuilt layer, the batch
+ * second moment of its homogeneous input, F_batch = (1/R)·x̃ᵀx̃ over the R rows of x̃.
+ *
+ *   dense (Gemm, MatMul):  rows of x̃ are the layer's input vectors (all leading axes flattened)
+ *   Conv:                  rows are patch vectors (C_in/g·∏k), over batch, positions and groups
+ *   ConvTranspose:         rows are the input patches each output position sees
+ *
+ * Patches come out of an ordinary Conv (ConvTranspose) whose kernel is the identity over the patch
+ * elements, with the layer's own strides, pads and dilations (SNGD.md §5).
+ */
+import { attrInt } from '../../src/ir/attrs.js';
+import type { Emitter } from '../../src/ir/emit.js';
+import { elementCount, float32Tensor, int64Tensor } from '../../src/onnx/tensor.js';
+import { deserializeNode, type LayerRecord } from '../reconstruct/record.js';
+
+export function emitStatistic(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined, output: string): string {
+  const rows = statisticRows(b, rec, rankOf);
+  const withOne = rec.hasBias ? appendOnes(b, rows) : rows;
+  const count = b.op('Cast', [b.op('Gather', [b.op('Shape', [withOne]), b.init('zero', int64Tensor([], [0]))], { axis: 0 })], { to: 1 });
+  const moment = b.op('MatMul', [b.op('Transpose', [withOne], { perm: [1, 0] }), withOne]);
+  return b.op('Div', [moment, count], {}, { output });
+}
+
+function statisticRows(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined): string {
+  const original = deserializeNode(rec.original[0]!.node);
+  const attrs = original.attribute ?? [];
+  const flat = (v: string) => b.op('Reshape', [v, b.init('rows_shape', int64Tensor([2], [-1, rec.d]))]);
+  const layout = rec.layout;
+  switch (rec.kind) {
+    case 'Gemm': {
+      const node = { name: '', opType: 'Gemm', domain: '', inputs: [], outputs: [], attrs };
+      if (layout.weightOperand === 'B') {
+        return attrInt(node, 'transA', 0) ? b.op('Transpose', [rec.x], { perm: [1, 0] }) : rec.x;
+      }
+      // Weight on the left: the columns of B' are the input vectors.
+      return attrInt(node, 'transB', 0) ? rec.x : b.op('Transpose', [rec.x], { perm: [1, 0] });
+    }
+    case 'MatMul': {
+      if (layout.weightOperand === 'B') return flat(rec.x);
+      const rank = rankOf(rec.x);
+      if (rank === undefined) throw new Error(`layer '${rec.name}': the rank of '${rec.x}' is unknown`);
+      const perm = [...Array(rank).keys()];
+      [perm[rank - 1], perm[rank - 2]] = [perm[rank - 2]!, perm[rank - 1]!];
+      return flat(b.op('Transpose', [rec.x], { perm }));
+    }
+    case 'Conv':
+    case 'ConvTranspose': {
+      const group = layout.group ?? 1;
+      const [c0, c1, ...kernel] = layout.weightDims as [number, number, ...number[]];
+      const k = elementCount(kernel);
+      const cig = rec.kind === 'Conv' ? c1 : c0 / group;
+      const eye = new Float32Array(group * rec.d * cig * k);
+      // Conv kernel [g·d, C_in/g, k…]; ConvTranspose kernel [C_in, d, k…] (d = C_in/g·∏k per group).
+      for (let gi = 0; gi < group; gi++) {
+        for (let ci = 0; ci < cig; ci++) {
+          for (let kk = 0; kk < k; kk++) {
+            const j = ci * k + kk;
+            const at = rec.kind === 'Conv' ? ((gi * rec.d + j) * cig + ci) * k + kk : ((gi * cig + ci) * rec.d + j) * k + kk;
+            eye[at] = 1;
+          }
+        }
+      }
+      const dims = rec.kind === 'Conv' ? [group * rec.d, cig, ...kernel] : [c0, rec.d, ...kernel];
+      const kernelInit = b.init('patch_kernel', float32Tensor(dims, eye));
+      const patches = b.op(rec.kind, [rec.x, kernelInit], {}, { name: `${b.prefix}/patches` });
+      const keep = new Set(['strides', 'pads', 'dilations', 'auto_pad', 'kernel_shape', 'group', 'output_padding', 'output_shape']);
+      const patchNode = b.nodes[b.nodes.length - 1]!;
+      patchNode.attrs = attrs.filter((a) => keep.has(a.name ?? '')).map((a) => ({ ...a }));
+      // [N, g·d, positions…] → [N, g, d, P] → [N, g, P, d] → rows [N·g·P, d]
+      const grouped = b.op('Reshape', [patches, b.init('grouped', int64Tensor([4], [0, group, rec.d, -1]))]);
+      return flat(b.op('Transpose', [grouped], { perm: [0, 1, 3, 2] }));
+    }
+  }
+}
+
+function appendOnes(b: Emitter, rows: string): string {
+  const n = b.op('Slice', [b.op('Shape', [rows]), b.init('s0', int64Tensor([1], [0])), b.init('s1', int64Tensor([1], [1]))]);
+  const shape = b.op('Concat', [n, b.init('one', int64Tensor([1], [1]))], { axis: 0 });
+  const ones = b.op('ConstantOfShape', [shape], { value: float32Tensor([1], [1]) });
+  return b.op('Concat', [rows, ones], { axis: 1 });
+}
