@@ -42,6 +42,14 @@ export interface UpgradeContext {
 export interface UpgradeStep {
   /** The opset version that introduced the change this step adapts to. */
   readonly at: number;
+  /** What changed at `at`, for steps that only document a compatible change. */
+  readonly note?: string;
+  /**
+   * The op was deprecated or removed at `at` (Upsample at 10, Scatter at 11, experimental ops
+   * at 10), so a node still using it in a newer model keeps its last real version's meaning:
+   * the step applies to it too.
+   */
+  readonly evenAfter?: boolean;
   /** Rewrites an op-`at-1` node into its op-`at` form (in place, adding nodes through ctx). */
   adapt(node: Node, ctx: UpgradeContext): void;
 }
