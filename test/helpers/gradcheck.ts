@@ -92,6 +92,12 @@ export async function gradcheck(model: Model, opts: GradcheckOptions): Promise<G
   };
 
   const checks: GradcheckResult['checks'] = [];
+  // A gradient shaped unlike its tensor would still be dotted element-wise below: reject it first.
+  for (const [k, w] of opts.wrt.entries()) {
+    const got = gout[`gradcheck/grad${k}`]!.dims;
+    const want = params[w]!.dims;
+    if (got.join() !== want.join()) checks.push({ label: `${w} gradient shaped [${got.join(', ')}], expected [${want.join(', ')}]`, analytic: NaN, numeric: NaN, ok: false });
+  }
   const check = async (label: string, dir: Record<string, Float32Array>): Promise<void> => {
     let analytic = 0;
     for (const [w, v] of Object.entries(dir)) {
