@@ -10,6 +10,14 @@ export function getAttr(n: Node, name: string): AttributeProto | undefined {
   return n.attrs.find((a) => a.name === name);
 }
 
+/**
+ * Whether an attribute really carries `field`: decoded protobufjs messages keep default values
+ * on their prototype, so `a.i !== undefined` is true even for a FLOAT attribute.
+ */
+function has(a: AttributeProto | undefined, field: keyof AttributeProto): a is AttributeProto {
+  return a !== undefined && Object.prototype.hasOwnProperty.call(a, field) && a[field] !== undefined && a[field] !== null;
+}
+
 export function hasAttr(n: Node, name: string): boolean {
   return getAttr(n, name) !== undefined;
 }
@@ -18,14 +26,14 @@ export function attrInt(n: Node, name: string, fallback: number): number;
 export function attrInt(n: Node, name: string): number | undefined;
 export function attrInt(n: Node, name: string, fallback?: number): number | undefined {
   const a = getAttr(n, name);
-  return a?.i !== undefined && a.i !== null ? int64ToNumber(a.i) : fallback;
+  return has(a, 'i') ? int64ToNumber(a.i) : fallback;
 }
 
 export function attrFloat(n: Node, name: string, fallback: number): number;
 export function attrFloat(n: Node, name: string): number | undefined;
 export function attrFloat(n: Node, name: string, fallback?: number): number | undefined {
   const a = getAttr(n, name);
-  return a?.f !== undefined && a.f !== null ? a.f : fallback;
+  return has(a, 'f') ? a.f : fallback;
 }
 
 export function attrInts(n: Node, name: string): number[] | undefined {
@@ -42,7 +50,7 @@ export function attrString(n: Node, name: string, fallback: string): string;
 export function attrString(n: Node, name: string): string | undefined;
 export function attrString(n: Node, name: string, fallback?: string): string | undefined {
   const a = getAttr(n, name);
-  return a?.s ? Buffer.from(a.s).toString('utf8') : fallback;
+  return has(a, 's') ? Buffer.from(a.s!).toString('utf8') : fallback;
 }
 
 export function attrStrings(n: Node, name: string): string[] | undefined {
@@ -52,7 +60,7 @@ export function attrStrings(n: Node, name: string): string[] | undefined {
 
 export function attrTensor(n: Node, name: string): Tensor | undefined {
   const a = getAttr(n, name);
-  return a?.t ? tensorFromProto(a.t, { source: `node '${n.name}' attribute '${name}'` }) : undefined;
+  return has(a, 't') ? tensorFromProto(a.t!, { source: `node '${n.name}' attribute '${name}'` }) : undefined;
 }
 
 /** Replaces (or adds) an attribute in place. */

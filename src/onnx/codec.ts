@@ -78,7 +78,11 @@ export function writeFileAtomic(file: string, bytes: Uint8Array | string): void 
     }
     fs.renameSync(tmp, file);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // Nothing to clean up (e.g. the folder path runs through a file): report the first error.
+    }
     throw new SngdError(`${file}: could not write (${errorText(err)})`);
   }
 }

@@ -41,7 +41,7 @@ export function graphFromProto(gp: GraphProto, ctx: TensorContext): Graph {
     initializers.set(t.name, { tensor: tensorFromProto(t, ctx), proto: t });
   }
   const g: Graph = {
-    name: name ?? 'graph',
+    name: name || 'graph',
     nodes: (node ?? []).map((n, i) => nodeFromProto(n, i, ctx.source)),
     inputs: (input ?? []).map((v) => valueInfoFromProto(v, ctx.source)),
     outputs: (output ?? []).map((v) => valueInfoFromProto(v, ctx.source)),
@@ -129,9 +129,9 @@ function isSet<T extends object>(msg: T, field: keyof T): boolean {
 
 /**
  * Subgraphs nest at most this deep (If inside Loop inside ...). protobufjs already stops at 100
- * message levels; this bounds our own recursion and gives the clearer message.
+ * message levels (about 32 graph levels); this bounds our own recursion, with a clearer message.
  */
-const MAX_GRAPH_DEPTH = 32;
+const MAX_GRAPH_DEPTH = 16;
 
 /** Which AttributeProto field holds the value of each AttributeType. */
 const ATTR_FIELDS: Record<number, { field: keyof AttributeProto; list: boolean }> = {
@@ -174,7 +174,7 @@ function checkNode(np: NodeProto, index: number, where: string, depth: number): 
     if (a.type !== undefined && a.type !== null && a.type !== AttrType.UNDEFINED && !ATTR_FIELDS[a.type]) {
       throw new SngdError(`${attr} has unknown type ${a.type}`);
     }
-    if (set.length > 1) throw new SngdError(`${attr} sets ${set.length} value fields (${set.map(([, s]) => s.field).join(', ')}); exactly one is allowed`);
+    if (set.length > 1) throw new SngdError(`${attr} sets ${set.length} value fields (${set.map(([, s]) => s.field).join(', ')}); at most one is allowed`);
     const [code] = set[0] ?? [];
     if (code !== undefined && a.type && Number(code) !== a.type) {
       throw new SngdError(`${attr} is declared ${ATTR_TYPE_NAMES[a.type]} but holds a ${ATTR_TYPE_NAMES[Number(code)]} value`);
@@ -184,7 +184,7 @@ function checkNode(np: NodeProto, index: number, where: string, depth: number): 
       throw new SngdError(`${attr}: subgraphs nest more than ${MAX_GRAPH_DEPTH} levels deep`);
     }
     for (const g of graphs) {
-      const sub = `${where}: subgraph '${shownName(g.name)}' of ${label.slice(0)} attribute '${shownName(a.name)}'`;
+      const sub = `${where}: subgraph '${shownName(g.name)}' of ${label} attribute '${shownName(a.name)}'`;
       (g.node ?? []).forEach((n, i) => checkNode(n, i, sub, depth + 1));
     }
   }
