@@ -14,10 +14,10 @@ import { tracked } from './helpers.js';
 import { topoOrder } from './order.js';
 import { shapeRules } from './rules/index.js';
 import { dimNormalize } from './symbolic.js';
-import { MAX_TRACKED_VALUES, type ShapeContext, type ShapeInfo } from './types.js';
+import { MAX_TRACKED_VALUES, type ShapeContext, type ShapeInfo, type ShapeRule } from './types.js';
 
 export type { ShapeInfo, ShapeRule, ShapeRuleTable, ShapeContext } from './types.js';
-export { evalDim, dimSymbols } from './symbolic.js';
+export { evalDim } from './symbolic.js';
 
 export interface ShapeAnalysis {
   /** Every value's inferred info (graph inputs, initializers, node outputs), values included. */
@@ -74,7 +74,7 @@ export function analyzeShapes(model: Model): ShapeAnalysis {
   return { infos, missing: [...missing].sort() };
 }
 
-function ruleFor(n: Node) {
+function ruleFor(n: Node): ShapeRule | undefined {
   if (!isDefaultDomain(n.domain)) return undefined;
   return Object.hasOwn(shapeRules, n.opType) ? shapeRules[n.opType] : undefined;
 }
@@ -95,7 +95,7 @@ function seedInfos(g: Graph): Map<string, ShapeInfo> {
   return infos;
 }
 
-function runRule(model: Model, node: Node, opset: number, infos: Map<string, ShapeInfo>, rule: NonNullable<ReturnType<typeof ruleFor>>): ShapeInfo[] {
+function runRule(model: Model, node: Node, opset: number, infos: Map<string, ShapeInfo>, rule: ShapeRule): ShapeInfo[] {
   const where = `shape inference${model.source ? ` of ${model.source}` : ''}: node '${node.name}' (${node.opType})`;
   const has = (i: number): boolean => i < node.inputs.length && node.inputs[i] !== '';
   const input = (i: number): ShapeInfo => (has(i) ? infos.get(node.inputs[i]!) ?? {} : {});

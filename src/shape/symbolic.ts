@@ -73,6 +73,8 @@ function printTerm(t: Term): string {
 function printPoly(p: Poly): Dim {
   const c = constantOf(p);
   if (c !== undefined) return c;
+  const only = p.size === 1 ? [...p.values()][0]! : undefined;
+  if (only && only.coef === 1 && only.atoms.length === 1) return only.atoms[0]!; // a symbol keeps its own name
   const terms = [...p.values()].sort((x, y) => {
     if (x.atoms.length === 0) return 1;
     if (y.atoms.length === 0) return -1;
@@ -217,18 +219,22 @@ function lift(a: Dim, b: Dim, f: (x: Poly, y: Poly) => Poly | undefined, num: (x
   return r ? printPoly(r) : '?';
 }
 
+/** a + b */
 export function dimAdd(a: Dim, b: Dim): Dim {
   return lift(a, b, (x, y) => polyAdd(x, y), (x, y) => x + y);
 }
 
+/** a − b */
 export function dimSub(a: Dim, b: Dim): Dim {
   return lift(a, b, (x, y) => polyAdd(x, y, -1), (x, y) => x - y);
 }
 
+/** a · b */
 export function dimMul(a: Dim, b: Dim): Dim {
   return lift(a, b, polyMul, (x, y) => x * y);
 }
 
+/** Product of all dims (1 for none). */
 export function dimProduct(ds: readonly Dim[]): Dim {
   return ds.reduce<Dim>((acc, d) => dimMul(acc, d), 1);
 }
@@ -305,26 +311,9 @@ export function dimCompare(a: Dim, b: Dim): -1 | 0 | 1 | undefined {
   return undefined;
 }
 
-export function isStaticDim(d: Dim | undefined): d is number {
-  return typeof d === 'number';
-}
-
+/** Every dim a plain number. */
 export function isStaticShape(s: readonly Dim[] | undefined): s is number[] {
   return s !== undefined && s.every((d) => typeof d === 'number');
-}
-
-/** The atoms (symbol names) a dim mentions, floor terms looked into. */
-export function dimSymbols(d: Dim): string[] {
-  const p = toPoly(d);
-  if (!p) return [];
-  const out = new Set<string>();
-  for (const t of p.values()) {
-    for (const a of t.atoms) {
-      if (a.startsWith('floor(')) for (const s of dimSymbols(a.slice(6, a.lastIndexOf('/')))) out.add(s);
-      else out.add(a);
-    }
-  }
-  return [...out];
 }
 
 /** Evaluates a dim with the given symbol values; undefined for '?' or an unbound symbol. */
