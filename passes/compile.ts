@@ -56,12 +56,16 @@ export interface CompileOptions extends ReconstructOptions {
   loss?: LossKind;
   /** Model output the loss reads (default: the first). */
   output?: string;
+  /** Add the `hyper/l2` weight-decay input to the training graph. */
+  l2?: boolean;
+  /** false: no Fisher layers (the graphs first-order baselines train). Default true. */
+  fisher?: boolean;
 }
 
 export function compileModel(model: Model, options: CompileOptions = {}): CompileResult {
   const upgraded = upgradeOpset(model, WORKING_OPSET);
   const shaped = inferShapes(upgraded);
-  const result = reconstruct(shaped, options);
+  const result = options.fisher === false ? { model: shaped, layers: [], skipped: [] } : reconstruct(shaped, options);
   // Inferred shapes served the cost model; the written graph keeps only the value_info it came with.
   const kept = new Map([...result.model.graph.valueInfo].filter(([name]) => upgraded.graph.valueInfo.has(name)));
   const rebuilt = { ...result.model, graph: { ...result.model.graph, valueInfo: kept } };
@@ -74,7 +78,7 @@ export function compileModel(model: Model, options: CompileOptions = {}): Compil
     skipped: result.skipped,
   };
   if (!options.loss) return { model: rebuilt, manifest };
-  const graphs = buildTrainingGraphs(rebuilt, { loss: options.loss, output: options.output });
+  const graphs = buildTrainingGraphs(rebuilt, { loss: options.loss, output: options.output, l2: options.l2 });
   manifest.train = { file: `${stem}.train.onnx`, loss: options.loss, output: options.output ?? rebuilt.graph.outputs[0]!.name, ...graphs.trainContract };
   manifest.eval = { file: `${stem}.eval.onnx`, ...graphs.evalContract };
   return { model: rebuilt, manifest, train: graphs.train, eval: graphs.eval };

@@ -16,7 +16,7 @@ import { attrInt, setAttr, intAttr } from '../../src/ir/attrs.js';
 import { Emitter } from '../../src/ir/emit.js';
 import { cloneModel, dataInputs, indexGraph, NameAuthority, type Graph, type Model, type ValueInfo } from '../../src/ir/graph.js';
 import { FLOAT_TYPES } from '../../src/ir/ops.js';
-import { dtypeCode } from '../../src/onnx/tensor.js';
+import { dtypeCode, int64Tensor } from '../../src/onnx/tensor.js';
 import { analyzeShapes } from '../../src/shape/index.js';
 import { differentiate } from '../autodiff/index.js';
 import { cleanup } from '../cleanup.js';
@@ -36,7 +36,14 @@ export interface TrainingOptions {
   loss: LossKind;
   /** Model output the loss reads (default: the first). */
   output?: string;
+  /**
+   * Add an L2 penalty (λ/2)·‖W‖² on weights, not biases, with λ fed as the scalar input
+   * `hyper/l2`. For a rebuilt layer W is the original weight, W = (W̃'·P)[:, :d].
+   */
+  l2?: boolean;
 }
+
+export const L2_INPUT = 'hyper/l2';
 
 export interface TrainingGraphs {
   train: Model;
@@ -143,7 +150,13 @@ function buildGraph(model: Model, opts: TrainingOptions, outputName: string, par
     outputs.push({ name: stat, elemType: 1, shape: [r.fisherDim, r.fisherDim] });
     contract.outputs.push({ name: stat, role: 'stat', of: r.params.P });
   }
-  const { model: diffed, grads } = differentiate(m, { seeds: [{ value: head.prediction, grad: lossHead.grad }], wrt: params });
+  const seeds = [{ value: head.prediction, grad: lossHead.grad }];
+  if (opts.l2) {
+    g.inputs.push({ name: L2_INPUT, elemType: 1, shape: [] });
+    contract.inputs.push({ name: L2_INPUT, role: 'hyper' });
+    seeds.push(...l2Seeds(new Emitter(g, names, 'l2'), records, params, g));
+  }
+  const { model: diffed, grads } = differentiate(m, { seeds, wrt: params });
   const dg = diffed.graph;
   const named = new Emitter(dg, new NameAuthority(dg), 'grad');
   for (const p of params) {
@@ -157,6 +170,29 @@ function buildGraph(model: Model, opts: TrainingOptions, outputName: string, par
   }
   dg.outputs = outputs;
   return { model: { ...diffed, graph: cleanup(dg) }, contract };
+}
+
+/**
+ * d/dW (λ/2)‖W‖² = λ·W, seeded where W is computed: the original weight of each rebuilt layer
+ * ((W̃'·P) without the bias column), and every other parameter of rank ≥ 2 (rank-1 tensors are
+ * biases, scales and shifts: not decayed).
+ */
+function l2Seeds(b: Emitter, records: LayerRecord[], params: string[], g: Graph): { value: string; grad: string }[] {
+  const seeds: { value: string; grad: string }[] = [];
+  const rebuilt = new Set(records.map((r) => r.params.W));
+  for (const r of records) {
+    const weff = b.op('MatMul', [r.params.W, r.params.P]);
+    const w = r.hasBias
+      ? b.op('Slice', [weff, b.init('starts', int64Tensor([1], [0])), b.init('ends', int64Tensor([1], [r.d])), b.init('axes', int64Tensor([1], [1]))])
+      : weff;
+    seeds.push({ value: w, grad: b.op('Mul', [w, L2_INPUT]) });
+  }
+  for (const p of params) {
+    if (rebuilt.has(p)) continue;
+    const rank = g.inputs.find((v) => v.name === p)?.shape?.length ?? 0;
+    if (rank >= 2) seeds.push({ value: p, grad: b.op('Mul', [p, L2_INPUT]) });
+  }
+  return seeds;
 }
 
 /**

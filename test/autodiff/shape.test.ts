@@ -53,6 +53,8 @@ const cases: Case[] = [
   { op: 'Pad', inputs: [[2, 3], { ints: [0, 2, 1, 1] }, []], label: 'Pad (trainable constant value)' },
   { op: 'Pad', inputs: [[3, 4], { ints: [1, -2, 0, 1] }], dynamic: true, symbolic: true, label: 'Pad (run-time pads)' },
   { op: 'Pad', opset: 18, inputs: [[2, 3], { ints: [2, -1] }, '', { ints: [-1] }], label: 'Pad (opset 18 axes input)' },
+  { op: 'Pad', attrs: { mode: 'reflect' }, inputs: [[2, 3, 5], { ints: [0, 1, 2, 0, 2, 3] }], label: 'Pad (reflect)' },
+  { op: 'Pad', attrs: { mode: 'edge' }, inputs: [[2, 3, 4], { ints: [0, 2, 1, 0, 1, 3] }], label: 'Pad (edge)' },
   { op: 'Gather', inputs: [[5, 3], { ints: [0, 2, 4, 0, -1, 2], dims: [2, 3] }], label: 'Gather (embedding, repeated and negative indices)' },
   { op: 'Gather', attrs: { axis: 1 }, inputs: [[2, 4, 3], { ints: [3, -1, 3, 0] }], label: 'Gather (axis 1)' },
   { op: 'Gather', attrs: { axis: -1 }, inputs: [[2, 3, 4], { ints: [1, 1, 2, 0], dims: [2, 2] }], symbolic: true, label: 'Gather (axis -1, 2-D indices, symbolic)' },
@@ -145,10 +147,10 @@ describe('shape gradient rules', () => {
     expect(result.worst).toBe('');
   });
 
-  it('refuses Pad in reflect mode', () => {
-    const { model } = opModel({ op: 'Pad', attrs: { mode: 'reflect' }, inputs: [[2, 3], { ints: [0, 1, 0, 1] }] });
+  it('refuses Pad in wrap mode', () => {
+    const { model } = opModel({ op: 'Pad', opset: 19, attrs: { mode: 'wrap' }, inputs: [[2, 3], { ints: [0, 1, 0, 1] }] });
     model.graph.nodes.push({ name: 'loss', opType: 'ReduceSum', domain: '', inputs: [model.graph.outputs[0]!.name], outputs: ['loss'], attrs: [] });
-    expect(() => differentiate(model, { loss: 'loss', wrt: ['x0'] })).toThrow(/mode 'reflect'/);
+    expect(() => differentiate(model, { loss: 'loss', wrt: ['x0'] })).toThrow(/mode 'wrap'/);
   });
 
   it('has a test row for every rule', () => {

@@ -241,7 +241,8 @@ export const rules = {
   Pad: (ctx) => {
     const { b, x, node } = ctx;
     const mode = attrString(node, 'mode', 'constant');
-    if (mode !== 'constant') ctx.fail(`mode '${mode}' has no gradient rule (only 'constant')`);
+    if (mode === 'reflect' || mode === 'edge') return { 0: () => foldedPadGrad(ctx, mode) };
+    if (mode !== 'constant') ctx.fail(`mode '${mode}' has no gradient rule (constant, reflect and edge have one)`);
     const dx = (): string => {
       // Padding by −p undoes padding by p: cells that were added are cropped, cells that a
       // negative pad cropped come back as zeros.
@@ -273,3 +274,48 @@ export const rules = {
     },
   }),
 } satisfies GradRuleTable;
+
+/**
+ * Reflect and edge padding copy input cells into the border, so their gradient folds back:
+ * per padded axis (input length L, pads pb/pe), dx = dy[pb : pb+L] plus
+ *   reflect: dy[pb−1 … 0] added onto x[1 … pb], dy[end … pb+L] onto x[L−1−pe … L−2]
+ *   edge:    Σ dy[0 : pb] added onto x[0],      Σ dy[pb+L : end] onto x[L−1]
+ * Needs constant pads and the input's static length on every padded axis.
+ */
+function foldedPadGrad(ctx: GradContext, mode: 'reflect' | 'edge'): string {
+  const { b, x } = ctx;
+  if (ctx.opset < 11 || x[3]) ctx.fail(`${mode} padding's gradient needs the opset-11 form without an axes input`);
+  const pads = constInts(ctx, x[1]);
+  const shape = ctx.shape(x[0]!);
+  if (!pads || !shape) return ctx.fail(`${mode} padding's gradient needs constant pads and a known input rank`);
+  const rank = shape.length;
+  const slice = (g: string, axis: number, start: number, end: number, step = 1) =>
+    b.op('Slice', [g, ctx.ints([start]), ctx.ints([end]), ctx.ints([axis]), ctx.ints([step])]);
+  const padAxis = (g: string, axis: number, before: number, after: number) => {
+    const p = new Array<number>(2 * rank).fill(0);
+    p[axis] = before;
+    p[rank + axis] = after;
+    return b.op('Pad', [g, ctx.ints(p)]);
+  };
+  let g = ctx.dy[0]!;
+  for (let axis = 0; axis < rank; axis++) {
+    const pb = pads[axis]!;
+    const pe = pads[rank + axis]!;
+    if (pb === 0 && pe === 0) continue;
+    const len = shape[axis];
+    if (typeof len !== 'number') return ctx.fail(`${mode} padding's gradient needs a static size on padded axis ${axis}`);
+    if (pb < 0 || pe < 0) return ctx.fail(`${mode} padding with negative pads has no gradient rule`);
+    let acc = slice(g, axis, pb, pb + len);
+    if (mode === 'reflect') {
+      // Slice with a negative step ends "before index 0" at INT64_MIN.
+      if (pb > 0) acc = b.op('Add', [acc, padAxis(slice(g, axis, pb - 1, Number.MIN_SAFE_INTEGER, -1), axis, 1, len - 1 - pb)]);
+      if (pe > 0) acc = b.op('Add', [acc, padAxis(slice(g, axis, pb + len + pe - 1, pb + len - 1, -1), axis, len - 1 - pe, 1)]);
+    } else {
+      const sum = (start: number, end: number) => b.op('ReduceSum', [slice(g, axis, start, end), ctx.ints([axis])], { keepdims: 1 });
+      if (pb > 0) acc = b.op('Add', [acc, padAxis(sum(0, pb), axis, 0, len - 1)]);
+      if (pe > 0) acc = b.op('Add', [acc, padAxis(sum(pb + len, pb + len + pe), axis, len - 1, 0)]);
+    }
+    g = acc;
+  }
+  return g;
+}

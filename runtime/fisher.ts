@@ -1,0 +1,38 @@
+/**
+ * The local Fisher matrices (SNGD.md §2): an exponential moving average of each layer's batch
+ * statistic, and its damped form F_λ = F + (ε_rel·tr(F) + ε_abs)·I.
+ *
+ * Two starts: 'identity' (the reference code: the EMA starts at I) and 'zero' (bias-corrected:
+ * starts at 0 and is divided by the total weight 1 − β^t, so early refreshes see the data).
+ */
+export type EmaInit = 'identity' | 'zero';
+
+export class FisherEma {
+  readonly f: Float64Array;
+  /** Statistics folded in so far (for the bias correction). */
+  count = 0;
+
+  constructor(readonly dim: number, readonly decay: number, readonly init: EmaInit) {
+    this.f = new Float64Array(dim * dim);
+    if (init === 'identity') for (let i = 0; i < dim; i++) this.f[i * dim + i] = 1;
+  }
+
+  update(stat: Float32Array): void {
+    const beta = this.decay;
+    for (let i = 0; i < this.f.length; i++) this.f[i] = beta * this.f[i]! + (1 - beta) * stat[i]!;
+    this.count++;
+  }
+
+  /** F_λ as float32 for the root graph; `damping` multiplies ε_rel (raised after failures). */
+  damped(epsRel: number, epsAbs: number): Float32Array {
+    const d = this.dim;
+    const scale = this.init === 'zero' && this.count > 0 ? 1 / (1 - this.decay ** this.count) : 1;
+    let trace = 0;
+    for (let i = 0; i < d; i++) trace += this.f[i * d + i]! * scale;
+    const lambda = epsRel * trace + epsAbs;
+    const out = new Float32Array(d * d);
+    for (let i = 0; i < out.length; i++) out[i] = this.f[i]! * scale;
+    for (let i = 0; i < d; i++) out[i * d + i]! += lambda;
+    return out;
+  }
+}
