@@ -1,0 +1,75 @@
+/**
+ * The CLIs as a user runs them: sngd model → sngd-compile (--loss) → sngd export, files and
+ * manifest checked, outputs compared in onnxruntime; bad input gives one clear line and exit 1.
+ */
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../src/onnx/import.js';
+import { Rng } from '../src/numerics/random.js';
+import { float32Tensor } from '../src/onnx/tensor.js';
+import { runModel } from '../runtime/ort.js';
+import { maxRelError } from './helpers/compare.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+// tsx's loader by absolute URL: the CLIs run with a temporary folder as their working directory.
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-cli-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function cli(bin: 'sngd' | 'sngd-compile', ...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', tsxLoader, path.join(root, 'bin', `${bin}.ts`), ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('sngd-compile and sngd export', () => {
+  it('compiles an MLP with a loss, writes every file, and exports back to the original function', async () => {
+    expect(cli('sngd', 'model', 'mlp', '--layers', '20,8,4', '-o', 'mlp.onnx').code).toBe(0);
+    const compiled = cli('sngd-compile', 'mlp.onnx', '--loss', 'ce', '-o', 'out');
+    expect(compiled.code, compiled.err).toBe(0);
+    expect(compiled.out).toMatch(/2 weighted layer\(s\) rebuilt, 0 skipped/);
+    expect(compiled.out).toMatch(/fc1\s+Gemm\s+fc1\.weight\s+fc1\.bias\s+21/);
+    for (const f of ['mlp.sngd.onnx', 'mlp.train.onnx', 'mlp.eval.onnx', 'manifest.json']) expect(fs.existsSync(path.join(dir, 'out', f))).toBe(true);
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'manifest.json'), 'utf8'));
+    expect(manifest.layers.map((l: { name: string; fisherDim: number }) => [l.name, l.fisherDim])).toEqual([['fc1', 21], ['fc2', 9]]);
+    const roles = manifest.train.inputs.map((i: { role: string }) => i.role);
+    expect(roles).toEqual(expect.arrayContaining(['data', 'label', 'param', 'fisher']));
+    expect(manifest.train.outputs.filter((o: { role: string }) => o.role === 'grad')).toHaveLength(2);
+    expect(manifest.train.outputs.filter((o: { role: string }) => o.role === 'stat')).toHaveLength(2);
+    const rebuilt = loadModel(path.join(dir, 'out', 'mlp.sngd.onnx'));
+    for (const i of manifest.train.inputs.filter((x: { init?: string }) => x.init)) expect(rebuilt.graph.initializers.has(i.init)).toBe(true);
+
+    expect(cli('sngd', 'export', 'out/mlp.sngd.onnx', '-o', 'exported.onnx').code).toBe(0);
+    expect(cli('sngd', 'export', 'out/mlp.sngd.onnx', '--reconstructed', '-o', 'reconstructed.onnx').code).toBe(0);
+    const feeds = { input: float32Tensor([3, 20], new Rng(1).floats(60)) };
+    const reference = await runModel(loadModel(path.join(dir, 'mlp.onnx')), feeds);
+    const exported = loadModel(path.join(dir, 'exported.onnx'));
+    expect(exported.graph.nodes.map((n) => n.name)).toEqual(loadModel(path.join(dir, 'mlp.onnx')).graph.nodes.map((n) => n.name));
+    expect(maxRelError(await runModel(exported, feeds), reference)).toBeLessThan(1e-6);
+    expect(maxRelError(await runModel(loadModel(path.join(dir, 'reconstructed.onnx')), feeds), reference)).toBeLessThan(1e-6);
+  });
+
+  it.each([
+    ['a missing file', ['missing.onnx'], /missing\.onnx: model file not found/],
+    ['a file that is not ONNX', ['notes.txt'], /notes\.txt: (not a valid ONNX protobuf|decodes as protobuf but has no graph)/],
+    ['an unknown --side', ['mlp.onnx', '--side', 'left'], /option '--side <side>' argument 'left' is invalid/],
+    ['an unknown --output', ['mlp.onnx', '--loss', 'ce', '--output', 'nope'], /no model output named 'nope'/],
+  ])('%s: one clear line, exit code 1', (_label, args, message) => {
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'hello, not a model\n');
+    const r = cli('sngd-compile', ...args);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(message);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('export refuses a model without Fisher layers', () => {
+    const r = cli('sngd', 'export', 'mlp.onnx', '-o', 'x.onnx');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/has no local Fisher layers/);
+    expect(fs.existsSync(path.join(dir, 'x.onnx'))).toBe(false);
+  });
+});
