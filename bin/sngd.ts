@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { fold } from '../passes/fold.js';
 import { cleanup } from '../passes/cleanup.js';
-import { readLayerRecords } from '../passes/reconstruct/record.js';
+import { isReconstructed, readLayerRecords } from '../passes/reconstruct/record.js';
 import { SngdError } from '../src/errors.js';
 import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
@@ -24,7 +24,7 @@ program
     await runCli('sngd export', () => {
       const model = loadModel(file);
       const layers = readLayerRecords(model).length;
-      if (layers === 0) throw new SngdError(`${file}: has no local Fisher layers (not produced by sngd-compile?); nothing to export`);
+      if (!isReconstructed(model)) throw new SngdError(`${file}: has no local Fisher layers (not produced by sngd-compile?); nothing to export`);
       const out = opts.reconstructed ? { ...model, graph: cleanup(model.graph) } : fold(model);
       saveModel(opts.output, out);
       console.log(`${opts.reconstructed ? 'wrote the reconstructed graph' : `folded ${layers} layer(s)`} → ${opts.output}`);

@@ -8,12 +8,12 @@ import { cloneModel, type Model, type Node } from '../src/ir/graph.js';
 import { matmul, mat } from '../src/numerics/linalg.js';
 import { dtypeCode, type Tensor } from '../src/onnx/tensor.js';
 import { layerRules } from './reconstruct/layers.js';
-import { deserializeNode, readLayerRecords, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
+import { deserializeNode, isReconstructed, readLayerRecords, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
 import { toposort } from './toposort.js';
 
 export function fold(model: Model): Model {
   const records = readLayerRecords(model);
-  if (records.length === 0) throw new SngdError(`${model.source ?? 'model'}: has no local Fisher layers to fold (not produced by sngd-compile?)`);
+  if (!isReconstructed(model)) throw new SngdError(`${model.source ?? 'model'}: has no local Fisher layers to fold (not produced by sngd-compile?)`);
   const out = cloneModel(model);
   const g = out.graph;
   const restored: { index: number; node: Node }[] = [];
@@ -31,7 +31,7 @@ export function fold(model: Model): Model {
   // Put the original nodes back at their original positions, then make the order valid.
   restored.sort((a, b) => a.index - b.index);
   for (const { index, node } of restored) g.nodes.splice(index < 0 ? g.nodes.length : Math.min(index, g.nodes.length), 0, node);
-  return withLayerRecords({ ...out, graph: toposort(g) }, []);
+  return withLayerRecords({ ...out, graph: toposort(g) }, null);
 }
 
 /** The original-layout weight and bias of one layer: W̃ = W̃'·P. */

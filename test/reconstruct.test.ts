@@ -13,6 +13,12 @@ import { Rng } from '../src/numerics/random.js';
 import { runModel } from '../runtime/ort.js';
 import { maxRelError } from './helpers/compare.js';
 import { layerCases, skippedLayersModel } from './helpers/layer-models.js';
+import { compileModel, WORKING_OPSET } from '../passes/compile.js';
+import { upgradeOpset } from '../passes/upgrade/index.js';
+import { loadModel } from '../src/onnx/import.js';
+import { elementCount, float32Tensor, type Tensor } from '../src/onnx/tensor.js';
+import { zooModels } from './fixtures/zoo.js';
+import { CORPUS_SKIP_MESSAGE, corpusAvailable, corpusModels } from './helpers/corpus.js';
 
 /** Float32 rounding through W̃'·P and x̃·P: 1e-5 relative is the acceptance bound. */
 const TOL = 1e-5;
@@ -91,4 +97,48 @@ describe('layer discovery', () => {
     reconstruct(model, { side: 'activation' });
     expect(signature(model)).toEqual(before);
   });
+});
+
+/** Random feeds for a model's data inputs: symbolic dims → 2, integer inputs → small ids. */
+function randomFeeds(model: Model, seed: number): Record<string, Tensor> {
+  const rng = new Rng(seed);
+  const feeds: Record<string, Tensor> = {};
+  for (const v of model.graph.inputs.filter((i) => !model.graph.initializers.has(i.name))) {
+    const dims = (v.shape ?? []).map((d) => (typeof d === 'number' ? d : 2));
+    const n = elementCount(dims);
+    feeds[v.name] = v.elemType === 7
+      ? { dtype: 'int64', dims, data: BigInt64Array.from({ length: n }, () => BigInt(rng.int(2))) }
+      : float32Tensor(dims, rng.floats(n));
+  }
+  return feeds;
+}
+
+async function checkWholeModel(model: Model, feeds: Record<string, Tensor>): Promise<void> {
+  const upgraded = upgradeOpset(model, WORKING_OPSET);
+  const reference = await runModel(upgraded, feeds);
+  for (const side of ['weight', 'activation'] as const) {
+    const { model: rebuilt } = compileModel(model, { side });
+    expect(maxRelError(await runModel(rebuilt, feeds), reference)).toBeLessThanOrEqual(TOL);
+    const spd = withRandomRoots(rebuilt, 5);
+    expect(maxRelError(await runModel(spd, feeds), reference)).toBeLessThanOrEqual(TOL);
+    const folded = fold(spd);
+    expect(signature(folded).nodes).toEqual(signature(upgraded).nodes);
+    expect(signature(folded).inputs).toEqual(signature(upgraded).inputs);
+    expect(signature(folded).outputs).toEqual(signature(upgraded).outputs);
+    expect(maxRelError(await runModel(folded, feeds), reference)).toBeLessThanOrEqual(TOL);
+  }
+}
+
+describe('whole models', () => {
+  it.each(zooModels().map((z) => [z.name, z] as const))('zoo %s: rebuilt, random SPD roots and folded all match the original', async (_name, z) => {
+    await checkWholeModel(z.model, z.feeds(3));
+  });
+
+  describe.skipIf(!corpusAvailable())('corpus', () => {
+    it.each(corpusAvailable() ? corpusModels() : [])('%s', async (file) => {
+      const model = loadModel(file);
+      await checkWholeModel(model, randomFeeds(model, 17));
+    });
+  });
+  it.skipIf(corpusAvailable())('corpus', () => console.log(CORPUS_SKIP_MESSAGE));
 });

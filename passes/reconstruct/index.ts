@@ -14,7 +14,7 @@ import { Emitter } from '../../src/ir/emit.js';
 import { identity } from '../../src/numerics/linalg.js';
 import { toposort } from '../toposort.js';
 import { deferredOps, isEmbedding, layerRules, type LayerKind, type LayerMatch, type MatchContext } from './layers.js';
-import { serializeNode, withLayerRecords, readLayerRecords, type LayerRecord, type Side } from './record.js';
+import { isReconstructed, serializeNode, withLayerRecords, type LayerRecord, type Side } from './record.js';
 import { SngdError } from '../../src/errors.js';
 
 export interface ReconstructOptions {
@@ -69,7 +69,7 @@ function hasConstantOperand(node: Node, graph: Graph): boolean {
 }
 
 export function reconstruct(model: Model, options: ReconstructOptions = {}): ReconstructResult {
-  if (readLayerRecords(model).length > 0) {
+  if (isReconstructed(model)) {
     throw new SngdError(`${model.source ?? 'model'}: already reconstructed (it has local Fisher layers); fold it with 'sngd export' first`);
   }
   if (defaultOpset(model) < MIN_OPSET) {

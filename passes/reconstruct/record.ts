@@ -49,6 +49,11 @@ export function deserializeNode(json: Record<string, unknown>): NodeProto {
   return NodeProtoType.toObject(NodeProtoType.fromObject(json)) as NodeProto;
 }
 
+/** Whether sngd-compile produced this model (even one where no layer qualified). */
+export function isReconstructed(model: Model): boolean {
+  return model.extra?.metadataProps?.some((p) => p.key === LAYERS_METADATA_KEY) ?? false;
+}
+
 export function readLayerRecords(model: Model): LayerRecord[] {
   const entry = model.extra?.metadataProps?.find((p) => p.key === LAYERS_METADATA_KEY);
   if (!entry?.value) return [];
@@ -61,10 +66,10 @@ export function readLayerRecords(model: Model): LayerRecord[] {
   }
 }
 
-/** Returns a copy of the model's `extra` with the layer records set (or removed when empty). */
-export function withLayerRecords(model: Model, records: LayerRecord[]): Model {
+/** Returns a copy of the model with the layer records set, or removed when `records` is null. */
+export function withLayerRecords(model: Model, records: LayerRecord[] | null): Model {
   const props = (model.extra?.metadataProps ?? []).filter((p) => p.key !== LAYERS_METADATA_KEY);
-  if (records.length > 0) props.push({ key: LAYERS_METADATA_KEY, value: JSON.stringify(records) });
+  if (records) props.push({ key: LAYERS_METADATA_KEY, value: JSON.stringify(records) });
   const extra: NonNullable<Model['extra']> = { ...model.extra };
   if (props.length > 0) extra.metadataProps = props;
   else delete extra.metadataProps;

@@ -20,7 +20,7 @@ import { dtypeCode, int64Tensor } from '../../src/onnx/tensor.js';
 import { analyzeShapes } from '../../src/shape/index.js';
 import { differentiate } from '../autodiff/index.js';
 import { cleanup } from '../cleanup.js';
-import { readLayerRecords, type LayerRecord } from '../reconstruct/record.js';
+import { LAYERS_METADATA_KEY, readLayerRecords, type LayerRecord } from '../reconstruct/record.js';
 import { emitLoss, type LossKind } from './losses.js';
 import { emitStatistic } from './statistics.js';
 
@@ -101,7 +101,7 @@ export function trainableTensors(model: Model, records: LayerRecord[]): string[]
 function buildGraph(model: Model, opts: TrainingOptions, outputName: string, params: string[], fisher: string[], records: LayerRecord[], mode: 'train' | 'eval'): { model: Model; contract: GraphContract } {
   const m = cloneModel(model);
   const g = m.graph;
-  m.extra = { ...m.extra, metadataProps: (m.extra?.metadataProps ?? []).filter((p) => p.key !== 'sngd.layers') };
+  m.extra = { ...m.extra, metadataProps: (m.extra?.metadataProps ?? []).filter((p) => p.key !== LAYERS_METADATA_KEY) };
   const names = new NameAuthority(g);
   const contract: GraphContract = { inputs: [], outputs: [] };
   for (const v of dataInputs(g)) contract.inputs.push({ name: v.name, role: 'data' });
