@@ -8,7 +8,7 @@ import { fold } from '../passes/fold.js';
 import { findLayers, reconstruct } from '../passes/reconstruct/index.js';
 import { remapLayer } from '../passes/reconstruct/remap.js';
 import type { Model } from '../src/ir/graph.js';
-import { randomSpd } from '../src/numerics/linalg.js';
+import { identity, matmul, randomSpd, transpose, type Mat } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
 import { runModel } from '../runtime/ort.js';
 import { maxRelError } from './helpers/compare.js';
@@ -23,14 +23,36 @@ import { CORPUS_SKIP_MESSAGE, corpusAvailable, corpusModels } from './helpers/co
 /** Float32 rounding through W̃'·P and x̃·P: 1e-5 relative is the acceptance bound. */
 const TOL = 1e-5;
 
-function withRandomRoots(model: Model, seed: number): Model {
+/**
+ * Random roots for every layer: P = Q·F^{-1/2}, S = F^{1/2}·Qᵀ with Q orthogonal, so PᵀP = F⁻¹ and
+ * S·P = I but P is not symmetric (as after a warm-started refresh); `symmetric` drops Q.
+ */
+function withRandomRoots(model: Model, seed: number, symmetric = false): Model {
   const rng = new Rng(seed);
   let out = model;
   for (const layer of findRecords(model)) {
     const { P, S } = randomSpd(layer.fisherDim, rng);
-    out = remapLayer(out, layer.name, P, S);
+    if (symmetric) {
+      out = remapLayer(out, layer.name, P, S);
+      continue;
+    }
+    const { Q } = randomOrthogonal(layer.fisherDim, rng);
+    out = remapLayer(out, layer.name, matmul(Q, P), matmul(S, transpose(Q)));
   }
   return out;
+}
+
+function randomOrthogonal(n: number, rng: Rng): { Q: Mat } {
+  // A product of three Householder reflections I − 2vvᵀ/‖v‖².
+  const q = identity(n);
+  for (let r = 0; r < 3; r++) {
+    const v = Array.from({ length: n }, () => rng.normal());
+    const norm = Math.hypot(...v);
+    const h = identity(n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) h.data[i * n + j]! -= (2 * v[i]! * v[j]!) / (norm * norm);
+    q.data.set(matmul(q, h).data);
+  }
+  return { Q: q };
 }
 
 function findRecords(model: Model) {
@@ -59,6 +81,7 @@ describe.each(layerCases())('$name', ({ model, feeds, layers }) => {
     const spd = withRandomRoots(rebuilt.model, 11);
     const spdOut = await runModel(spd, feeds);
     expect(maxRelError(spdOut, reference)).toBeLessThanOrEqual(TOL);
+    expect(maxRelError(await runModel(withRandomRoots(rebuilt.model, 12, true), feeds), reference)).toBeLessThanOrEqual(TOL);
 
     const folded = fold(spd);
     expect(signature(folded)).toEqual(signature(model));

@@ -12,7 +12,7 @@ import { readLayerRecords } from '../passes/reconstruct/record.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
 import { checkStepGradients, initialFeeds, outputName } from './helpers/step-check.js';
 import type { Model } from '../src/ir/graph.js';
-import { mat, matmul, randomSpd } from '../src/numerics/linalg.js';
+import { identity, mat, matmul, randomSpd, transpose, type Mat } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { createSession } from '../runtime/ort.js';
@@ -23,6 +23,14 @@ async function checkStep(rebuilt: Model, loss: 'ce' | 'mse' | 'bce', data: Recor
 }
 
 const output = outputName;
+
+function householder(n: number, rng: Rng): Mat {
+  const v = Array.from({ length: n }, () => rng.normal());
+  const norm2 = v.reduce((a, x) => a + x * x, 0);
+  const h = identity(n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) h.data[i * n + j]! -= (2 * v[i]! * v[j]!) / norm2;
+  return h;
+}
 
 function mnistLikeBatch(rng: Rng, n: number, features: number, classes: number): { x: Tensor; labels: Tensor } {
   return { x: float32Tensor([n, features], rng.floats(n * features, 0, 1)), labels: int64Tensor([n], Array.from({ length: n }, () => rng.int(classes))) };
@@ -53,10 +61,13 @@ describe('training graph', () => {
     expect(await checkStep(rebuilt, loss, { input: x, labels }, 10)).toEqual([]);
   });
 
-  it('∂L/∂W̃′ equals (∂L/∂W̃)·P for a rebuilt layer (SNGD.md §2)', async () => {
+  // Identity 1 of SNGD.md: with y = W̃′·P·x̃ the gradient is (∂L/∂W̃)·Pᵀ, which is (∂L/∂W̃)·P for the
+  // symmetric roots of a cold refresh; warm-started roots (PᵀP = F⁻¹) are not symmetric.
+  it.each([['symmetric', true], ['non-symmetric', false]] as const)('∂L/∂W̃′ equals (∂L/∂W̃)·Pᵀ for a rebuilt layer, %s P (SNGD.md §2), both sides', async (_label, symmetric) => {
+   for (const side of ['weight', 'activation'] as const) {
     const rng = new Rng(8);
     const model = buildMlp({ layers: [6, 5, 3], seed: 5 });
-    const { model: identityRoots } = compileModel(model, {});
+    const { model: identityRoots } = compileModel(model, { side });
     const { x, labels } = mnistLikeBatch(rng, 4, 6, 3);
     // Identity P: W̃′ = W̃, so the gradient is ∂L/∂W̃.
     const plain = buildTrainingGraphs(identityRoots, { loss: 'ce' });
@@ -64,19 +75,24 @@ describe('training graph', () => {
     const g1 = await s1.run(initialFeeds(identityRoots, plain.trainContract, { input: x, labels }));
     // Random P, W̃′ = W̃·P⁻¹: the same function, a reparametrized gradient.
     const rec = readLayerRecords(identityRoots)[0]!;
-    const { P, S } = randomSpd(rec.fisherDim, rng);
+    const spdRoots = randomSpd(rec.fisherDim, rng);
+    // A Householder reflection H (orthogonal, symmetric): P = H·F^{-1/2}, S = F^{1/2}·H keep S·P = I, PᵀP = F⁻¹.
+    const h = householder(rec.fisherDim, rng);
+    const P = symmetric ? spdRoots.P : matmul(h, spdRoots.P);
+    const S = symmetric ? spdRoots.S : matmul(spdRoots.S, h);
     const spd = remapLayer(identityRoots, rec.name, P, S);
     const graphs = buildTrainingGraphs(spd, { loss: 'ce' });
     const s2 = await createSession(graphs.train);
     const g2 = await s2.run(initialFeeds(spd, graphs.trainContract, { input: x, labels }));
     const dW = mat(rec.m, rec.fisherDim, g1[output(plain.trainContract, 'grad', rec.params.W)]!.data as Float32Array);
-    const expected = matmul(dW, P);
+    const expected = matmul(dW, transpose(P));
     const actual = g2[output(graphs.trainContract, 'grad', rec.params.W)]!.data as Float32Array;
     const scale = Math.max(...expected.data.map(Math.abs));
     const worst = Math.max(...expected.data.map((v, i) => Math.abs(v - actual[i]!)));
     expect(worst / scale).toBeLessThan(1e-5);
     await s1.release();
     await s2.release();
+   }
   });
 
   it('dense statistic equals the float64 second moment of [x; 1]', async () => {

@@ -154,11 +154,16 @@ function biasColumn(e: Emitter, weff: string, d: number, layout: Layout): string
   return b;
 }
 
-/** x' = x̃·P for rows x [..., d]: x·P[0:d, :] + P[d, :] with a bias, else x·P. */
+/**
+ * x' = (P·x̃)ᵀ for rows x [..., d]: x·Pᵀ[0:d, :] + Pᵀ[d, :] with a bias, else x·Pᵀ.
+ * P need not be symmetric (warm-started roots satisfy PᵀP = F⁻¹ only), so the activation side
+ * applies Pᵀ to rows, exactly the map the weight side's W̃'·P applies to columns.
+ */
 function denseFisherInput(e: Emitter, x: string, p: string, d: number, hasBias: boolean): string {
-  if (!hasBias) return e.op('MatMul', [x, p], {}, { name: `${e.prefix}/fisher` });
-  const top = e.op('Slice', [p, int64s(e, 'starts', [0]), int64s(e, 'ends', [d]), int64s(e, 'axes', [0])]);
-  const last = e.op('Gather', [p, int64Scalar(e, 'bias_row', d)], { axis: 0 });
+  const pt = e.op('Transpose', [p], { perm: [1, 0] });
+  if (!hasBias) return e.op('MatMul', [x, pt], {}, { name: `${e.prefix}/fisher` });
+  const top = e.op('Slice', [pt, int64s(e, 'starts', [0]), int64s(e, 'ends', [d]), int64s(e, 'axes', [0])]);
+  const last = e.op('Gather', [pt, int64Scalar(e, 'bias_row', d)], { axis: 0 });
   return e.op('Add', [e.op('MatMul', [x, top], {}, { name: `${e.prefix}/fisher` }), last]);
 }
 
@@ -384,15 +389,14 @@ const conv: LayerRule = {
     const patchAttrs = node.attrs.filter((a) => ['strides', 'pads', 'dilations', 'auto_pad', 'kernel_shape', 'group'].includes(a.name ?? ''));
     const patches = e.op('Conv', [match.x, kernelInit], {}, { name: `${e.prefix}/patches` });
     e.nodes[e.nodes.length - 1]!.attrs = patchAttrs.map((a) => ({ ...a }));
-    // x' = P applied per position and group: a grouped 1×1 conv with weight Pᵀ[:, 0:d] and bias P[d, :].
+    // x' = P·x̃ per position and group: a grouped 1×1 conv with weight P[:, 0:d] and bias P[:, d].
     const ones = kernel.map(() => 1);
-    const top = e.op('Slice', [p, int64s(e, 'starts', [0]), int64s(e, 'ends', [d]), int64s(e, 'axes', [0])]);
-    let q = e.op('Transpose', [top], { perm: [1, 0] });
+    let q = e.op('Slice', [p, int64s(e, 'starts', [0]), int64s(e, 'ends', [d]), int64s(e, 'axes', [1])]);
     if (group > 1) q = e.op('Tile', [q, int64s(e, 'repeats', [group, 1])]);
     q = e.op('Reshape', [q, int64s(e, 'fisher_kernel_shape', [group * dt, d, ...ones])]);
     const fisherInputs = [patches, q];
     if (hasBias) {
-      let last = e.op('Gather', [p, int64Scalar(e, 'bias_row', d)], { axis: 0 });
+      let last = e.op('Gather', [p, int64Scalar(e, 'bias_col', d)], { axis: 1 });
       if (group > 1) last = e.op('Tile', [last, int64s(e, 'bias_repeats', [group])]);
       fisherInputs.push(last);
     }
