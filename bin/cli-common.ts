@@ -34,3 +34,11 @@ export function parseIntOption(name: string, min: number) {
     return n;
   };
 }
+
+export function parseFloatOption(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min) throw new SngdError(`${name} must be a number ≥ ${min}, got '${value}'`);
+    return n;
+  };
+}

@@ -2,7 +2,15 @@
 /**
  * sngd: export (fold Fisher layers back) and model (write reference architectures).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import type { LossKind } from '../passes/training/losses.js';
+import { parseDataSpec } from '../runtime/data/index.js';
+import type { DeviceName } from '../runtime/device.js';
+import { evaluateModel } from '../runtime/evaluate.js';
+import type { EmaInit } from '../runtime/fisher.js';
+import { OPTIMIZERS, type OptimizerName } from '../runtime/optimizers.js';
+import type { ScheduleKind } from '../runtime/schedule.js';
+import { DEFAULT_SNGD, train } from '../runtime/trainer.js';
 import { fold } from '../passes/fold.js';
 import { cleanup } from '../passes/cleanup.js';
 import { isReconstructed, readLayerRecords } from '../passes/reconstruct/record.js';
@@ -10,7 +18,9 @@ import { SngdError } from '../src/errors.js';
 import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
 import { buildMlp } from '../models/mlp.js';
-import { parseIntOption, runCli } from './cli-common.js';
+import { parseFloatOption, parseIntOption, runCli } from './cli-common.js';
+
+const DEFAULT_LR: Record<OptimizerName, number> = { sngd: 0.1, sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
 
 const program = new Command('sngd').description('Structured natural-gradient training for ONNX models.').showHelpAfterError();
 
@@ -43,6 +53,104 @@ modelCmd
       const layers = opts.layers.split(',').map((s) => Number(s.trim()));
       saveModel(opts.output, buildMlp({ layers, seed: opts.seed }));
       console.log(`wrote ${opts.output} (${layers.join('-')} MLP, seed ${opts.seed})`);
+    });
+  });
+
+program
+  .command('train')
+  .description('Train a model with SNGD (or a first-order baseline on the same graph without Fisher layers).')
+  .argument('<model>', 'ONNX model to train')
+  .option('--data <spec>', "'mnist', 'idx:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS]' or 'npy:X.npy,Y.npy[,TEST_X.npy,TEST_Y.npy]'", 'mnist')
+  .option('--validation <n>', 'samples held out from the end of the training set for validation', parseIntOption('--validation', 0), 10000)
+  .option('--epochs <n>', 'epochs', parseIntOption('--epochs', 1), 1)
+  .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('sngd'))
+  .option('--lr <rate>', 'learning rate (default: 0.1 for sngd, 0.01 sgd/momentum, 0.001 adam/adamw)', parseFloatOption('--lr', 0))
+  .option('--momentum <m>', 'momentum (default 0.9 for momentum, 0 for sngd)', parseFloatOption('--momentum', 0))
+  .option('--l2 <lambda>', 'L2 penalty on weights, not biases (SNGD.md §6: 1e-3)', parseFloatOption('--l2', 0), 1e-3)
+  .option('--weight-decay <lambda>', "adamw's decoupled weight decay", parseFloatOption('--weight-decay', 0))
+  .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['constant', 'step', 'cosine']).default('constant'))
+  .option('--warmup-steps <n>', 'linear learning-rate warm-up', parseIntOption('--warmup-steps', 0), 0)
+  .option('--step-gamma <g>', "'step' schedule: decay factor", parseFloatOption('--step-gamma', 0), 0.1)
+  .option('--step-epochs <n>', "'step' schedule: period in epochs", parseIntOption('--step-epochs', 1), 1)
+  .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size', 1), 50)
+  .option('--seed <n>', 'seed for data order', parseIntOption('--seed', 0), 2017)
+  .option('--ema-decay <beta>', 'EMA decay of the Fisher statistics', parseFloatOption('--ema-decay', 0), DEFAULT_SNGD.emaDecay)
+  .option('--eps-rel <e>', 'damping relative to tr(F)', parseFloatOption('--eps-rel', 0), DEFAULT_SNGD.epsRel)
+  .option('--eps-abs <e>', 'absolute damping', parseFloatOption('--eps-abs', 0), DEFAULT_SNGD.epsAbs)
+  .option('--refresh-every <T>', 'refresh the Fisher roots every T steps', parseIntOption('--refresh-every', 1), DEFAULT_SNGD.refreshEvery)
+  .addOption(new Option('--ema-init <kind>', "'identity' (reference) or 'zero' (bias-corrected)").choices(['identity', 'zero']).default(DEFAULT_SNGD.emaInit))
+  .addOption(new Option('--root <method>', 'square-root iteration: coupled Newton–Schulz or Denman–Beavers').choices(['ns', 'db']).default(DEFAULT_SNGD.rootMethod))
+  .option('--warm-start', 'start each refresh from the previous roots')
+  .option('--stat-every <k>', 'fold a Fisher statistic into the EMA every k steps', parseIntOption('--stat-every', 1), DEFAULT_SNGD.statEvery)
+  .addOption(new Option('--side <side>', 'where the Fisher layers apply P').choices(['auto', 'weight', 'activation']).default('auto'))
+  .addOption(new Option('--loss <kind>', 'loss').choices(['ce', 'mse', 'bce']).default('ce'))
+  .option('--output <name>', 'the model output the loss reads (default: the first)')
+  .addOption(new Option('--device <device>', 'execution provider').choices(['cpu', 'cuda', 'auto']).default('cpu'))
+  .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', parseIntOption('--threads', 1))
+  .option('--out <dir>', 'run folder: metrics.jsonl, checkpoints, model.onnx, metrics.svg', 'runs/latest')
+  .option('--resume', 'continue from the newest checkpoint in --out')
+  .option('--checkpoint-every <n>', 'also checkpoint every n steps', parseIntOption('--checkpoint-every', 0), 0)
+  .option('--log-every <n>', "write a 'step' metrics record every n steps", parseIntOption('--log-every', 0), 100)
+  .option('--max-steps <n>', 'stop after n steps in total', parseIntOption('--max-steps', 1))
+  .option('--quiet', 'no progress output')
+  .action(async (file: string, o: Record<string, unknown>) => {
+    await runCli('sngd train', async () => {
+      const optimizer = o.optimizer as OptimizerName;
+      const result = await train({
+        model: file,
+        data: parseDataSpec(o.data as string),
+        validation: o.validation as number,
+        epochs: o.epochs as number,
+        batchSize: o.batchSize as number,
+        seed: o.seed as number,
+        out: o.out as string,
+        optimizer,
+        lr: (o.lr as number | undefined) ?? DEFAULT_LR[optimizer],
+        momentum: o.momentum as number | undefined,
+        l2: o.l2 as number,
+        weightDecay: o.weightDecay as number | undefined,
+        schedule: { kind: o.schedule as ScheduleKind, warmupSteps: o.warmupSteps as number, gamma: o.stepGamma as number, stepEpochs: o.stepEpochs as number },
+        sngd: {
+          emaDecay: o.emaDecay as number,
+          epsRel: o.epsRel as number,
+          epsAbs: o.epsAbs as number,
+          refreshEvery: o.refreshEvery as number,
+          emaInit: o.emaInit as EmaInit,
+          rootMethod: o.root as 'ns' | 'db',
+          warmStart: Boolean(o.warmStart),
+          statEvery: o.statEvery as number,
+        },
+        loss: o.loss as LossKind,
+        output: o.output as string | undefined,
+        side: o.side as 'auto' | 'weight' | 'activation',
+        device: o.device as DeviceName,
+        threads: o.threads as number | undefined,
+        resume: Boolean(o.resume),
+        checkpointEvery: o.checkpointEvery as number,
+        logEvery: o.logEvery as number,
+        maxSteps: o.maxSteps as number | undefined,
+        quiet: Boolean(o.quiet),
+      });
+      const last = result.epochs[result.epochs.length - 1];
+      const share = result.seconds > 0 ? (100 * result.refreshSeconds) / result.seconds : 0;
+      console.log(`trained ${result.steps} steps in ${result.seconds.toFixed(1)} s (refreshes ${result.refreshSeconds.toFixed(1)} s, ${share.toFixed(1)}%)`);
+      if (last?.testAccuracy !== undefined) console.log(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}%  (loss ${last.testLoss!.toFixed(4)})`);
+      console.log(`wrote ${result.modelFile}, ${o.out}/metrics.jsonl, ${o.out}/metrics.svg`);
+    });
+  });
+
+program
+  .command('eval')
+  .description('Loss and accuracy of a model on a dataset.')
+  .argument('<model>', 'ONNX model')
+  .option('--data <spec>', "'mnist' (its test set), 'idx:…' or 'npy:…' (the given test pair, else the training pair)", 'mnist')
+  .addOption(new Option('--loss <kind>', 'loss').choices(['ce', 'mse', 'bce']).default('ce'))
+  .option('--output <name>', 'the model output to score (default: the first)')
+  .addOption(new Option('--device <device>', 'execution provider').choices(['cpu', 'cuda', 'auto']).default('cpu'))
+  .action(async (file: string, o: { data: string; loss: LossKind; output?: string; device: DeviceName }) => {
+    await runCli('sngd eval', async () => {
+      const r = await evaluateModel(file, parseDataSpec(o.data), { loss: o.loss, output: o.output, device: o.device });
+      console.log(`${r.dataset}: ${r.count} samples, loss ${r.loss.toFixed(4)}${r.accuracy !== undefined ? `, accuracy ${(100 * r.accuracy).toFixed(2)}%` : ''}`);
     });
   });
 
