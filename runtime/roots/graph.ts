@@ -64,6 +64,8 @@ export interface RootGraphOptions {
    * λ_min(F) ≥ dampingRel/(1 + d·dampingRel)·tr(F). Enables the scaled NS steps. Defaults to none.
    */
   dampingRel?: number;
+  /** 'ns' only: use the scaled steps where a lower bound is known. Defaults to true. */
+  scaledNs?: boolean;
   /** Cap on the NS scaling α (< 3). Defaults to 2.95. */
   alphaMax?: number;
   /** Also output `trace/<i>` [iterations + 1]: ‖M_k − I‖_F/√d for k = 0..K (M_k = Z_k·Y_k). Defaults to false. */
@@ -110,84 +112,97 @@ export function buildRootGraph(dims: number[], opts: RootGraphOptions): Model {
 function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraphOptions): void {
   const batched = layers.length > 1;
   const tag = `d${d}`;
-  const k = (name: string, v: number) => b.init(`${tag}/${name}`, float32Tensor([], [v]));
-  const mul = (x: string, y: string) => b.op('Mul', [x, y]);
-  const add = (x: string, y: string) => b.op('Add', [x, y]);
-  const matmul = (x: string, y: string) => b.op('MatMul', [x, y], {}, { name: `${tag}/MatMul` });
-  const transpose = (x: string) => b.op('Transpose', [x], { perm: batched ? [0, 2, 1] : [1, 0] });
-  const symmetrize = (x: string) => mul(add(x, transpose(x)), half);
+  const consts = new Map<number, string>();
+  const k = (v: number): string => {
+    let name = consts.get(v);
+    if (!name) consts.set(v, (name = b.init(`${tag}/const`, float32Tensor([], [v]))));
+    return name;
+  };
+  const op = (type: string, inputs: string[], attrs: Record<string, number | number[]> = {}) => b.op(type, inputs, attrs, { name: `${tag}/${type}` });
+  const mul = (x: string, y: string) => op('Mul', [x, y]);
+  const add = (x: string, y: string) => op('Add', [x, y]);
+  const sub = (x: string, y: string) => op('Sub', [x, y]);
+  const div = (x: string, y: string) => op('Div', [x, y]);
+  const sqrt = (x: string) => op('Sqrt', [x]);
+  const matmul = (x: string, y: string) => op('MatMul', [x, y]);
+  const transpose = (x: string) => op('Transpose', [x], { perm: batched ? [0, 2, 1] : [1, 0] });
+  const symmetrize = (x: string) => mul(add(x, transpose(x)), k(0.5));
   /** ‖x‖²_F per matrix, shaped [B, 1, 1] (or [1, 1]). */
-  const sumSq = (x: string) => b.op('ReduceSumSquare', [x], { axes: [-2, -1], keepdims: 1 });
-  const stack = (names: string[]) =>
-    batched ? b.op('Concat', names.map((n) => b.op('Unsqueeze', [n, axes0])), { axis: 0 }) : names[0]!;
-
+  const sumSq = (x: string) => op('ReduceSumSquare', [x], { axes: [-2, -1], keepdims: 1 });
   const axes0 = b.init(`${tag}/axes0`, int64Tensor([1], [0]));
-  const axesLast2 = b.init(`${tag}/axes_last2`, int64Tensor([2], [-2, -1]));
+  const stack = (names: string[]) => (batched ? op('Concat', names.map((n) => op('Unsqueeze', [n, axes0])), { axis: 0 }) : names[0]!);
   const eyeData = new Float32Array(d * d);
   for (let i = 0; i < d; i++) eyeData[i * d + i] = 1;
   const eye = b.init(`${tag}/eye`, float32Tensor([d, d], eyeData));
-  const half = k('half', 0.5);
-  const invSqrtD = k('inv_sqrt_d', 1 / Math.sqrt(d));
+  /** s·I for a per-matrix scalar s [B, 1, 1]. */
+  const eyeTimes = (s: string) => mul(eye, s);
   /** ‖x − I‖_F/√d per matrix, shaped [B, 1, 1]. */
-  const distToI = (x: string) => mul(b.op('Sqrt', [sumSq(b.op('Sub', [x, eye]))]), invSqrtD);
+  const distToI = (x: string) => mul(sqrt(sumSq(sub(x, eye))), k(1 / Math.sqrt(d)));
 
   const F = stack(layers.map(rootNames.F));
   let X = F;
   let P0: string | undefined;
   if (opts.warmStart) {
     P0 = stack(layers.map(rootNames.P0));
-    X = matmul(matmul(P0, F), transpose(P0));
+    X = symmetrize(matmul(matmul(P0, F), transpose(P0)));
   }
 
-  // c: an upper bound on λ_max(X) (see the header); [B, 1, 1].
-  const scaleKind = opts.scale ?? 'bound';
-  const trace = b.op('ReduceSum', [mul(X, eye), axesLast2], { keepdims: 1 });
-  let c: string;
-  if (scaleKind === 'trace') c = trace;
-  else if (scaleKind === 'frobenius') c = b.op('Sqrt', [sumSq(X)]);
-  else {
-    const mu = mul(trace, k('inv_d', 1 / d));
-    const variance = b.op('Relu', [b.op('Sub', [mul(sumSq(X), k('inv_d2', 1 / d)), mul(mu, mu)])]);
-    c = add(mu, mul(b.op('Sqrt', [variance]), k('sqrt_d_1', Math.sqrt(d - 1))));
-  }
-  const sqrtC = b.op('Sqrt', [c]);
-  const A = b.op('Div', [X, c]);
+  // Spectral moments of X: μ = tr X/d, Σ(λ−μ)² = ‖X‖²_F − dμ², and for NS Σ(λ−μ)⁴ = ‖(X − μI)²‖²_F
+  // from X² (which the first NS step needs anyway).
+  const tr = op('ReduceSum', [mul(X, eye), b.init(`${tag}/axes_last2`, int64Tensor([2], [-2, -1]))], { keepdims: 1 });
+  const mu = mul(tr, k(1 / d));
+  const spread2 = mul(sqrt(op('Relu', [sub(mul(sumSq(X), k(1 / d)), mul(mu, mu))])), k(Math.sqrt(d - 1))); // σ√(d−1)
+  const X2 = opts.method === 'ns' ? matmul(X, X) : undefined;
+  const spread4 = X2 ? sqrt(sqrt(sumSq(add(sub(X2, mul(X, mul(mu, k(2)))), eyeTimes(mul(mu, mu)))))) : undefined; // (Σ(λ−μ)⁴)^{1/4}
+  const scale = opts.scale ?? 'bound';
+  const c = scale === 'trace' ? tr
+    : scale === 'frobenius' ? sqrt(sumSq(X))
+    : spread4 ? add(mu, op('Min', [spread2, spread4]))
+    : add(mu, spread2);
+  const sqrtC = sqrt(c);
+  const A = div(X, c);
 
   const traceRows: string[] = [];
   let Z: string;
   let Y: string | undefined;
   if (opts.method === 'ns') {
-    // k = 0: Z₀Y₀ = A, so T₀ = ½(3I − A), Y₁ = A·T₀, Z₁ = T₀: one MatMul.
-    const threeHalvesI = b.init(`${tag}/eye_1_5`, float32Tensor([d, d], eyeData.map((v) => 1.5 * v)));
-    const minusHalf = k('minus_half', -0.5);
-    // l: lower end of the tracked spectrum of M (upper end 1); undefined = unknown (plain NS).
-    let l = lowerBound(b, k, { tag, d, trace, c, X, sumSq, opts });
-    const step = (m: string): string => {
-      if (!l) return add(threeHalvesI, mul(m, minusHalf));
-      // T̃ = √α·½(3I − αM) with α = 3/(1 + √l + l) (capped): maps [l, 1] onto [g(αl), 1],
-      // g(x) = x(3 − x)²/4, both ends balanced (Chen & Chow 2014).
-      const three = k('three', 3);
-      const alpha = b.op('Min', [b.op('Div', [three, add(add(k('one', 1), b.op('Sqrt', [l])), l)]), k('alpha_max', opts.alphaMax ?? 2.95)]);
-      const sa = b.op('Sqrt', [alpha]);
-      const g = (x: string) => mul(mul(x, k('quarter', 0.25)), b.op('Pow', [b.op('Sub', [three, x]), k('two', 2)]));
-      l = b.op('Min', [g(mul(alpha, l)), g(alpha)]);
-      return b.op('Sub', [mul(eye, mul(sa, k('three_halves', 1.5))), mul(m, mul(mul(alpha, sa), half))]);
+    const A2 = div(X2!, mul(c, c));
+    // Lower end l of an interval [l, 1] holding the spectrum of M_k = Z_k·Y_k, when known.
+    let l: string | undefined;
+    if (opts.scaledNs !== false && (opts.warmStart || opts.dampingRel !== undefined)) {
+      let low = div(sub(mu, op('Min', [spread2, spread4!])), c);
+      if (opts.dampingRel !== undefined && !opts.warmStart) {
+        const f = opts.dampingRel / (1 + d * opts.dampingRel);
+        low = op('Max', [low, div(mul(tr, k(f)), c)]);
+      }
+      // Nothing known (bound ≤ 0): l = 1 gives α = 1, the plain step.
+      l = op('Where', [op('Greater', [low, k(0)]), op('Min', [low, k(1)]), k(1)]);
+    }
+    /** T̃ = s1·I − s2·M for the next step; advances l. */
+    const coefficients = (): [string, string] => {
+      if (!l) return [k(1.5), k(0.5)];
+      // α = 3/(1 + √l + l) balances g(αl) = g(α), g(x) = x(3 − x)²/4; capped below 3.
+      const alpha = op('Min', [div(k(3), add(add(k(1), sqrt(l)), l)), k(opts.alphaMax ?? 2.95)]);
+      const g = (x: string) => mul(mul(x, k(0.25)), op('Pow', [sub(k(3), x), k(2)]));
+      l = op('Min', [g(mul(alpha, l)), g(alpha)]);
+      const sa = sqrt(alpha);
+      return [mul(sa, k(1.5)), mul(mul(alpha, sa), k(0.5))];
     };
+    // k = 0: Z₀ = I, so T̃₀ = s1·I − s2·A, Y₁ = A·T̃₀ = s1·A − s2·A², Z₁ = T̃₀: no MatMul.
     if (opts.trace) traceRows.push(distToI(A));
-    let T = step(A);
-    Y = matmul(A, T);
-    Z = T;
+    let [s1, s2] = coefficients();
+    Y = sub(mul(A, s1), mul(A2, s2));
+    Z = sub(eyeTimes(s1), mul(A, s2));
     for (let it = 1; it < opts.iterations; it++) {
       const M = matmul(Z, Y);
       if (opts.trace) traceRows.push(distToI(M));
-      T = step(M);
+      [s1, s2] = coefficients();
+      const T = sub(eyeTimes(s1), mul(M, s2));
       Y = matmul(Y, T);
       Z = matmul(T, Z);
     }
     if (opts.trace) traceRows.push(distToI(matmul(Z, Y)));
   } else {
-    const quarter = k('quarter', 0.25);
-    const halfI = b.init(`${tag}/eye_half`, float32Tensor([d, d], eyeData.map((v) => 0.5 * v)));
     let M = A;
     let Zc: string | undefined; // undefined = I
     for (let it = 0; it < opts.iterations; it++) {
@@ -196,13 +211,13 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
       let W: string;
       if (opts.scaled ?? true) {
         // μ = (‖M⁻¹‖_F/‖M‖_F)^{1/4} = (‖M⁻¹‖²/‖M‖²)^{1/8}; [B, 1, 1].
-        const muK = b.op('Pow', [b.op('Div', [sumSq(Minv), sumSq(M)]), k('eighth', 0.125)]);
-        const inv = b.op('Reciprocal', [muK]);
-        W = mul(add(mul(eye, muK), mul(Minv, inv)), half);
-        M = add(halfI, mul(add(mul(M, mul(muK, muK)), mul(Minv, mul(inv, inv))), quarter));
+        const muK = op('Pow', [div(sumSq(Minv), sumSq(M)), k(0.125)]);
+        const inv = op('Reciprocal', [muK]);
+        W = mul(add(eyeTimes(muK), mul(Minv, inv)), k(0.5));
+        M = add(eyeTimes(k(0.5)), mul(add(mul(M, mul(muK, muK)), mul(Minv, mul(inv, inv))), k(0.25)));
       } else {
-        W = mul(add(eye, Minv), half);
-        M = add(halfI, mul(add(M, Minv), quarter));
+        W = mul(add(eye, Minv), k(0.5));
+        M = add(eyeTimes(k(0.5)), mul(add(M, Minv), k(0.25)));
       }
       Zc = Zc === undefined ? W : matmul(Zc, W);
     }
@@ -211,7 +226,7 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
   }
 
   // X^{-1/2} = Z/√c.
-  const Xinvsqrt = b.op('Div', [Z, sqrtC]);
+  const Xinvsqrt = div(Z, sqrtC);
   let P: string;
   let S: string;
   if (!opts.warmStart) {
@@ -221,10 +236,9 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
     P = matmul(Xinvsqrt, P0!);
     S = matmul(F, transpose(P));
   }
-  const residual = distToI(matmul(S, P)); // [B, 1, 1] or [1, 1]
-  const residualFlat = b.op('Reshape', [residual, b.init(`${tag}/shape_b`, int64Tensor([1], [-1]))]);
+  const residual = op('Reshape', [distToI(matmul(S, P)), b.init(`${tag}/shape_b`, int64Tensor([1], [-1]))]); // [B]
   const traceMat = opts.trace
-    ? b.op('Concat', traceRows.map((r) => b.op('Reshape', [r, b.init(`${tag}/shape_b1`, int64Tensor([2], [-1, 1]))])), { axis: 1 })
+    ? op('Concat', traceRows.map((r) => op('Reshape', [r, b.init(`${tag}/shape_b1`, int64Tensor([2], [-1, 1]))])), { axis: 1 })
     : undefined;
 
   layers.forEach((layer, j) => {
@@ -233,26 +247,7 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
       batched ? b.op('Gather', [x, idx], { axis: 0 }, { output }) : b.op('Identity', [x], {}, { output });
     pick(P, rootNames.P(layer));
     pick(S, rootNames.S(layer));
-    b.op('Gather', [residualFlat, idx], { axis: 0 }, { output: rootNames.residual(layer) });
+    b.op('Gather', [residual, idx], { axis: 0 }, { output: rootNames.residual(layer) });
     if (traceMat) b.op('Gather', [traceMat, idx], { axis: 0 }, { output: rootNames.trace(layer) });
   });
-}
-
-/**
- * A lower bound l ≤ λ_min(A) ([B, 1, 1]) for the scaled NS steps, or undefined when none is known.
- * Cold: from dampingRel. Either start: the Wolkowicz–Styan lower bound μ − σ√(d−1) when positive.
- */
-function lowerBound(
-  b: GraphBuilder,
-  k: (name: string, v: number) => string,
-  g: { tag: string; d: number; trace: string; c: string; X: string; sumSq: (x: string) => string; opts: RootGraphOptions },
-): string | undefined {
-  const { d, opts } = g;
-  if (opts.dampingRel === undefined) return undefined;
-  const f = opts.dampingRel / (1 + d * opts.dampingRel);
-  const fromDamping = b.op('Div', [b.op('Mul', [g.trace, k('floor_rel', f)]), g.c]);
-  const mu = b.op('Mul', [g.trace, k('inv_d', 1 / d)]);
-  const variance = b.op('Relu', [b.op('Sub', [b.op('Mul', [g.sumSq(g.X), k('inv_d2', 1 / d)]), b.op('Mul', [mu, mu])])]);
-  const ws = b.op('Div', [b.op('Sub', [mu, b.op('Mul', [b.op('Sqrt', [variance]), k('sqrt_d_1', Math.sqrt(d - 1))])]), g.c]);
-  return b.op('Clip', [b.op('Max', [fromDamping, ws]), k('l_min', 1e-12), k('l_max', 1)]);
 }

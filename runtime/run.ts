@@ -1,0 +1,331 @@
+/**
+ * One training run's state and the operations on it, independent of data loading, logging and
+ * checkpoint files: the compiled graphs and their sessions, every tensor fed to a step
+ * (parameters, roots, batch-norm statistics), the Fisher EMAs, the optimizer, and
+ *
+ *   step(feeds)     one training step: loss, gradients, statistics → EMA and optimizer update
+ *   refresh()       new roots from the damped EMAs, W̃' and momentum remapped (SNGD.md §2)
+ *   setRoots()      install given roots (tests, warm starts from elsewhere)
+ *   evaluate()      loss and accuracy on a dataset with the current state
+ *   exportModel()   the trained model, folded to the original architecture (SNGD) or as is
+ *   snapshot()/restore()  everything a checkpoint needs to continue bit for bit
+ */
+import { SngdError } from '../src/errors.js';
+import type { Model } from '../src/ir/graph.js';
+import type { Tensor } from '../src/onnx/tensor.js';
+import { compileModel, type Manifest } from '../passes/compile.js';
+import { fold } from '../passes/fold.js';
+import { readLayerRecords, type LayerRecord } from '../passes/reconstruct/record.js';
+import { L2_INPUT, type GraphContract } from '../passes/training/index.js';
+import type { LossKind } from '../passes/training/losses.js';
+import type { Checkpoint } from './checkpoint.js';
+import { makeBatch, type Dataset } from './data/dataset.js';
+import { FisherEma, type EmaInit } from './fisher.js';
+import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo } from './optimizers.js';
+import { createSession, type Session, type SessionOptions } from './ort.js';
+import { buildRemapGraph } from './remap.js';
+import { RootRefresher, type LayerRoots } from './roots.js';
+
+export interface SngdSettings {
+  emaDecay: number;
+  epsRel: number;
+  epsAbs: number;
+  /** Refresh the roots every T steps. */
+  refreshEvery: number;
+  emaInit: EmaInit;
+  rootMethod: 'ns' | 'db';
+  warmStart: boolean;
+  /** Fold a statistic into the EMA every k steps (the graph computes it every step). */
+  statEvery: number;
+}
+
+export const DEFAULT_SNGD: SngdSettings = { emaDecay: 0.995, epsRel: 1e-4, epsAbs: 0, refreshEvery: 100, emaInit: 'identity', rootMethod: 'ns', warmStart: false, statEvery: 1 };
+
+export interface RunConfig {
+  optimizer: OptimizerName;
+  momentum?: number;
+  weightDecay?: number;
+  sngd: SngdSettings;
+  loss: LossKind;
+  output?: string;
+  side: 'auto' | 'weight' | 'activation';
+  batchSize: number;
+  sessionOptions: SessionOptions;
+  source: string;
+  log?: (message: string) => void;
+}
+
+export interface LayerState {
+  rec: LayerRecord;
+  ema: FisherEma;
+  /** Multiplier of ε_rel, raised after a failed refresh or a non-finite step. */
+  damping: number;
+}
+
+export interface StepResult {
+  loss: number;
+  /** false when the loss or a gradient was not finite: the step was undone. */
+  ok: boolean;
+  correct: number;
+}
+
+export class TrainingRun {
+  /** Every input with a starting value: parameters, roots P, batch-norm running statistics. */
+  readonly tensors = new Map<string, Tensor>();
+  /** The roots S (not fed to a step; needed by the next remap and by checkpoints). */
+  readonly sValues = new Map<string, Tensor>();
+  readonly layers: LayerState[];
+  readonly params: ParamInfo[];
+  readonly optimizer: Optimizer;
+  readonly fisher: boolean;
+  stepCount = 0;
+  private lastGood: Map<string, Float32Array>;
+
+  private constructor(
+    readonly config: RunConfig,
+    readonly rebuilt: Model,
+    readonly manifest: Manifest,
+    readonly trainContract: GraphContract,
+    readonly evalContract: GraphContract,
+    private readonly trainSession: Session,
+    private readonly evalSession: Session,
+    private readonly refresher: RootRefresher | undefined,
+    private readonly remapSession: Session | undefined,
+  ) {
+    this.fisher = config.optimizer === 'sngd';
+    for (const i of trainContract.inputs) if (i.init) this.tensors.set(i.name, cloneTensor(rebuilt.graph.initializers.get(i.init)!.tensor));
+    this.params = trainContract.inputs.filter((i) => i.role === 'param').map((i) => ({ name: i.name, rank: this.tensors.get(i.name)!.dims.length }));
+    const records = readLayerRecords(rebuilt);
+    this.layers = records.map((rec) => ({ rec, ema: new FisherEma(rec.fisherDim, config.sngd.emaDecay, config.sngd.emaInit), damping: 1 }));
+    for (const r of records) this.sValues.set(r.params.S, cloneTensor(rebuilt.graph.initializers.get(r.params.S)!.tensor));
+    const optConfig = { ...defaultOptimizerConfig(config.optimizer), ...(config.momentum !== undefined ? { momentum: config.momentum } : {}), ...(config.weightDecay !== undefined ? { weightDecay: config.weightDecay } : {}) };
+    this.optimizer = new Optimizer(optConfig);
+    this.lastGood = this.snapshotParams();
+  }
+
+  static async create(model: Model, config: RunConfig): Promise<TrainingRun> {
+    const fisher = config.optimizer === 'sngd';
+    const compiled = compileModel(model, { loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model' });
+    const { model: rebuilt, manifest } = compiled;
+    const records = readLayerRecords(rebuilt);
+    const opts = config.sessionOptions;
+    const trainSession = await createSession(compiled.train!, opts, 'training graph');
+    const evalSession = await createSession(compiled.eval!, opts, 'evaluation graph');
+    const refresher = fisher && records.length ? new RootRefresher(records.map((r) => r.fisherDim), { method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, sessionOptions: opts }) : undefined;
+    const remap = fisher && records.length ? await createSession(buildRemapGraph(records.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
+    return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, evalSession, refresher, remap);
+  }
+
+  /** The single data input's name (the trainer feeds one). */
+  dataInput(): string {
+    const inputs = this.trainContract.inputs.filter((i) => i.role === 'data');
+    if (inputs.length !== 1) throw new SngdError(`${this.config.source}: sngd train feeds models with exactly one data input; this one has ${inputs.length}`);
+    return inputs[0]!.name;
+  }
+
+  /** One step on a batch: run the training graph, fold statistics into the EMAs, update parameters. */
+  async step(data: Record<string, Tensor>, lr: number, l2: number): Promise<StepResult> {
+    const feeds: Record<string, Tensor> = { ...data, [L2_INPUT]: scalar(l2) };
+    for (const [k, v] of this.tensors) feeds[k] = v;
+    const out = await this.trainSession.run(feeds);
+    const loss = Number((out[outputOf(this.trainContract, 'loss')]!.data as Float32Array)[0]);
+    const grads = new Map(this.params.map((p) => [p.name, out[outputOf(this.trainContract, 'grad', p.name)]!.data as Float32Array]));
+    this.stepCount++;
+    if (!Number.isFinite(loss) || [...grads.values()].some((g) => !allFinite(g))) {
+      // Back to the parameters that last gave a finite step; drop momentum; damp harder.
+      for (const [k, v] of this.lastGood) this.tensors.get(k)!.data = v.slice();
+      this.optimizer.buffers.clear();
+      for (const l of this.layers) l.damping *= 10;
+      this.config.log?.(`step ${this.stepCount}: non-finite ${Number.isFinite(loss) ? 'gradient' : `loss (${loss})`}; restored the last good parameters and raised damping ×10`);
+      return { loss, ok: false, correct: 0 };
+    }
+    this.lastGood = this.snapshotParams();
+    for (const s of this.trainContract.outputs.filter((o) => o.role === 'state')) this.tensors.set(s.of!, cloneTensor(out[s.name]!));
+    if (this.fisher && (this.stepCount - 1) % this.config.sngd.statEvery === 0) {
+      for (const l of this.layers) l.ema.update(out[outputOf(this.trainContract, 'stat', l.rec.params.P)]!.data as Float32Array);
+    }
+    const params = new Map(this.params.map((p) => [p.name, this.tensors.get(p.name)!.data as Float32Array]));
+    this.optimizer.step(params, grads, this.params, lr);
+    return { loss, ok: true, correct: data.labels ? countCorrect(out, this.trainContract, data.labels) : 0 };
+  }
+
+  /** Whether a refresh is due after the current step. */
+  refreshDue(): boolean {
+    return this.refresher !== undefined && this.stepCount % this.config.sngd.refreshEvery === 0;
+  }
+
+  /** The damped Fisher matrices F_λ the next refresh will root. */
+  dampedFisher(): Float32Array[] {
+    return this.layers.map((l) => l.ema.damped(this.config.sngd.epsRel * l.damping, this.config.sngd.epsAbs));
+  }
+
+  /** New roots for every layer from the damped EMAs; a layer whose root fails keeps its roots. */
+  async refresh(): Promise<LayerRoots[]> {
+    if (!this.refresher) return [];
+    const previous = this.config.sngd.warmStart ? this.layers.map((l) => this.tensors.get(l.rec.params.P)!.data as Float32Array) : undefined;
+    const roots = await this.refresher.refresh(this.dampedFisher(), previous);
+    roots.forEach((r, i) => {
+      if (r.ok) return;
+      const l = this.layers[i]!;
+      l.damping *= 10;
+      this.config.log?.(`step ${this.stepCount}: refresh of layer '${l.rec.name}' failed (${r.reason}); kept its roots, damping ×${l.damping}`);
+    });
+    await this.installRoots(roots.map((r) => (r.ok ? { P: r.P, S: r.S } : undefined)));
+    return roots;
+  }
+
+  /** Installs new roots (undefined: keep a layer's roots), remapping W̃' and momentum so the function is unchanged. */
+  async installRoots(roots: ({ P: Float32Array; S: Float32Array } | undefined)[]): Promise<void> {
+    if (!this.remapSession) throw new SngdError('this run has no Fisher layers');
+    const feeds: Record<string, Tensor> = {};
+    this.layers.forEach((l, i) => {
+      const d = l.rec.fisherDim;
+      feeds[`W/${i}`] = this.tensors.get(l.rec.params.W)!;
+      feeds[`P/${i}`] = this.tensors.get(l.rec.params.P)!;
+      // A kept layer remaps by its own S·P = I: W̃' stays as it is.
+      feeds[`S/${i}`] = roots[i] ? { dtype: 'float32', dims: [d, d], data: roots[i]!.S } : this.sValues.get(l.rec.params.S)!;
+    });
+    const out = await this.remapSession.run(feeds);
+    const buffers = this.layers.map((l) => this.optimizer.buffers.get(l.rec.params.W)?.v);
+    const remappedMomentum = buffers.some((v) => v)
+      ? await this.remapSession.run({ ...feeds, ...Object.fromEntries(this.layers.map((l, i) => [`W/${i}`, { dtype: 'float32', dims: [l.rec.m, l.rec.fisherDim], data: buffers[i] ?? new Float32Array(l.rec.m * l.rec.fisherDim) } as Tensor])) })
+      : undefined;
+    this.layers.forEach((l, i) => {
+      const r = roots[i];
+      if (!r) return;
+      const d = l.rec.fisherDim;
+      this.tensors.set(l.rec.params.W, cloneTensor(out[`out/${i}`]!));
+      this.tensors.set(l.rec.params.P, { dtype: 'float32', dims: [d, d], data: r.P.slice() });
+      this.sValues.set(l.rec.params.S, { dtype: 'float32', dims: [d, d], data: r.S.slice() });
+      const b = this.optimizer.buffers.get(l.rec.params.W);
+      if (remappedMomentum && b?.v) b.v = Float32Array.from(remappedMomentum[`out/${i}`]!.data as Float32Array);
+    });
+    this.lastGood = this.snapshotParams();
+  }
+
+  /** Loss and accuracy on a dataset with the current state (evaluation graph: batch norm in inference mode). */
+  async evaluate(d: Dataset, sampleShape: number[]): Promise<{ loss: number; accuracy?: number }> {
+    const state = Object.fromEntries([...this.tensors].filter(([k]) => this.evalContract.inputs.some((i) => i.name === k)));
+    const order = Uint32Array.from({ length: d.count }, (_, i) => i);
+    const lossName = outputOf(this.evalContract, 'loss');
+    const correctName = this.evalContract.outputs.find((o) => o.role === 'metric' && o.of === 'correct')?.name;
+    const input = this.dataInput();
+    let loss = 0;
+    let correct = 0;
+    for (let start = 0; start < d.count; start += 1000) {
+      const b = makeBatch(d, order, start, Math.min(start + 1000, d.count), sampleShape);
+      const out = await this.evalSession.run({ ...state, [input]: b.x, labels: b.labels });
+      loss += Number((out[lossName]!.data as Float32Array)[0]) * b.size;
+      if (correctName) correct += Number((out[correctName]!.data as Float32Array)[0]);
+    }
+    return { loss: loss / d.count, accuracy: correctName ? correct / d.count : undefined };
+  }
+
+  /** The trained model: folded to the input model's architecture (SNGD) or the plain graph (baselines). */
+  exportModel(): Model {
+    const inits = new Map(this.rebuilt.graph.initializers);
+    for (const [k, v] of [...this.tensors, ...this.sValues]) if (inits.has(k)) inits.set(k, { tensor: v });
+    const trained: Model = { ...this.rebuilt, graph: { ...this.rebuilt.graph, initializers: inits } };
+    return this.fisher ? fold(trained) : trained;
+  }
+
+  /** Checkpoint content: this run's state plus the caller's position data in `meta`. */
+  snapshot(meta: Record<string, unknown>): Checkpoint {
+    const out: Checkpoint['tensors'] = {};
+    for (const [k, v] of [...this.tensors, ...this.sValues]) out[`t:${k}`] = v.data as Float32Array;
+    this.layers.forEach((l) => (out[`ema:${l.rec.name}`] = l.ema.f));
+    for (const [k, b] of this.optimizer.buffers) {
+      if (b.m) out[`m:${k}`] = b.m;
+      if (b.v) out[`v:${k}`] = b.v;
+    }
+    return {
+      meta: {
+        ...meta,
+        step: this.stepCount,
+        optimizerT: this.optimizer.t,
+        layers: this.layers.map((l) => ({ name: l.rec.name, count: l.ema.count, damping: l.damping })),
+        dims: Object.fromEntries([...this.tensors, ...this.sValues].map(([k, v]) => [k, v.dims])),
+      },
+      tensors: out,
+    };
+  }
+
+  /** Restores a snapshot; returns its meta for the caller's position data. */
+  restore(ckpt: Checkpoint): Record<string, unknown> {
+    const meta = ckpt.meta as { step: number; optimizerT: number; layers: { name: string; count: number; damping: number }[]; dims: Record<string, number[]> };
+    for (const map of [this.tensors, this.sValues]) {
+      for (const [k, v] of map) {
+        const saved = ckpt.tensors[`t:${k}`];
+        if (!(saved instanceof Float32Array) || saved.length !== (v.data as Float32Array).length) {
+          throw new SngdError(`checkpoint does not match this model: tensor '${k}' is missing or has another size; train into a new --out folder or drop --resume`);
+        }
+        map.set(k, { dtype: v.dtype, dims: meta.dims[k] ?? v.dims, data: saved.slice() });
+      }
+    }
+    for (const l of this.layers) {
+      const saved = ckpt.tensors[`ema:${l.rec.name}`];
+      const info = meta.layers.find((x) => x.name === l.rec.name);
+      if (!(saved instanceof Float64Array) || !info) throw new SngdError(`checkpoint has no Fisher state for layer '${l.rec.name}'`);
+      l.ema.f.set(saved);
+      l.ema.count = info.count;
+      l.damping = info.damping;
+    }
+    this.optimizer.t = meta.optimizerT;
+    this.optimizer.buffers.clear();
+    for (const [key, value] of Object.entries(ckpt.tensors)) {
+      const m = /^([mv]):(.*)$/.exec(key);
+      if (!m || !(value instanceof Float32Array)) continue;
+      const b = this.optimizer.buffers.get(m[2]!) ?? {};
+      b[m[1] as 'm' | 'v'] = value.slice();
+      this.optimizer.buffers.set(m[2]!, b);
+    }
+    this.stepCount = meta.step;
+    this.lastGood = this.snapshotParams();
+    return ckpt.meta;
+  }
+
+  async release(): Promise<void> {
+    await this.trainSession.release();
+    await this.evalSession.release();
+    await this.refresher?.release();
+    await this.remapSession?.release();
+  }
+
+  private snapshotParams(): Map<string, Float32Array> {
+    return new Map(this.params.map((p) => [p.name, (this.tensors.get(p.name)!.data as Float32Array).slice()]));
+  }
+}
+
+export function outputOf(contract: GraphContract, role: string, of?: string): string {
+  const o = contract.outputs.find((x) => x.role === role && (of === undefined || x.of === of));
+  if (!o) throw new Error(`training graph has no ${role} output${of ? ` for '${of}'` : ''}`);
+  return o.name;
+}
+
+function countCorrect(out: Record<string, Tensor>, contract: GraphContract, labels: Tensor): number {
+  if (labels.dtype !== 'int64') return 0;
+  const logits = out[contract.outputs.find((o) => o.role === 'output')!.name]!;
+  const classes = logits.dims[logits.dims.length - 1]!;
+  const data = logits.data as Float32Array;
+  const l = labels.data as BigInt64Array;
+  let correct = 0;
+  for (let i = 0; i < l.length; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (data[i * classes + c]! > data[i * classes + best]!) best = c;
+    if (BigInt(best) === l[i]) correct++;
+  }
+  return correct;
+}
+
+function scalar(v: number): Tensor {
+  return { dtype: 'float32', dims: [], data: Float32Array.of(v) };
+}
+
+export function cloneTensor(t: Tensor): Tensor {
+  return { dtype: t.dtype, dims: [...t.dims], data: (t.data as Float32Array).slice() };
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}

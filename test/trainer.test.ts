@@ -1,0 +1,248 @@
+/**
+ * The SNGD runtime against SNGD.md's identities and the trainer's promises:
+ *   identity 1  one SNGD step with fixed P is the NGD step W̃ ← W̃ − η·(∂L/∂W̃)·F_λ⁻¹ (float64 reference)
+ *   identity 2  a refresh does not change the model's outputs
+ *   resume      a run stopped mid-epoch and resumed writes the same metrics as an uninterrupted one
+ *   export      the exported model's accuracy, computed by onnxruntime directly, is the trainer's
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildMlp } from '../models/mlp.js';
+import { compileModel } from '../passes/compile.js';
+import { buildTrainingGraphs } from '../passes/training/index.js';
+import { writeNpy } from '../src/data/npy.js';
+import { mat, matmul, type Mat } from '../src/numerics/linalg.js';
+import { symmetricEigen } from '../src/numerics/eigen.js';
+import { Rng } from '../src/numerics/random.js';
+import { saveModel } from '../src/onnx/export.js';
+import { loadModel } from '../src/onnx/import.js';
+import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
+import { readMetrics } from '../runtime/metrics.js';
+import { createSession, runModel } from '../runtime/ort.js';
+import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
+import { train, type TrainOptions } from '../runtime/trainer.js';
+import { maxRelError } from './helpers/compare.js';
+import { initialFeeds, outputName } from './helpers/step-check.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-trainer-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** A separable 4-class problem from a random linear teacher, as NPY pairs (train and test). */
+function writeDataset(n: number, features: number, seed: number, prefix: string): { x: string; y: string } {
+  const teacherRng = new Rng(99);
+  const teacher = Array.from({ length: 4 * features }, () => teacherRng.normal());
+  const rng = new Rng(seed);
+  const x = new Float32Array(n * features);
+  const y = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bestScore = -Infinity;
+    for (let f = 0; f < features; f++) x[i * features + f] = rng.normal();
+    for (let c = 0; c < 4; c++) {
+      let s = 0;
+      for (let f = 0; f < features; f++) s += teacher[c * features + f]! * x[i * features + f]!;
+      if (s > bestScore) [best, bestScore] = [c, s];
+    }
+    y[i] = BigInt(best);
+  }
+  const files = { x: path.join(dir, `${prefix}-x.npy`), y: path.join(dir, `${prefix}-y.npy`) };
+  writeNpy(files.x, { dtype: 'float32', dims: [n, features], data: x });
+  writeNpy(files.y, { dtype: 'int64', dims: [n], data: y });
+  return files;
+}
+
+const trainFiles = writeDataset(600, 12, 1, 'train');
+const testFiles = writeDataset(300, 12, 2, 'test');
+const modelFile = path.join(dir, 'mlp.onnx');
+saveModel(modelFile, buildMlp({ layers: [12, 16, 4], seed: 7 }));
+
+function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    model: modelFile,
+    data: { kind: 'npy', x: trainFiles.x, y: trainFiles.y, testX: testFiles.x, testY: testFiles.y },
+    validation: 100,
+    epochs: 3,
+    batchSize: 25,
+    seed: 3,
+    out: path.join(dir, out),
+    optimizer: 'sngd',
+    lr: 0.1,
+    l2: 1e-3,
+    schedule: { kind: 'constant', warmupSteps: 0, gamma: 0.1, stepEpochs: 1 },
+    sngd: { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9 },
+    loss: 'ce',
+    side: 'auto',
+    device: 'cpu',
+    resume: false,
+    checkpointEvery: 0,
+    logEvery: 5,
+    quiet: true,
+    ...extra,
+  };
+}
+
+const runConfig = { optimizer: 'sngd' as const, sngd: { ...DEFAULT_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp' };
+
+function batch(seed: number): Record<string, Tensor> {
+  const rng = new Rng(seed);
+  return { input: float32Tensor([8, 12], rng.floats(96)), labels: int64Tensor([8], Array.from({ length: 8 }, () => rng.int(4))) };
+}
+
+/** A^p for a symmetric positive-definite matrix, via its float64 eigendecomposition. */
+function spdPower(a: Mat, p: number): Mat {
+  const { values, vectors } = symmetricEigen(a);
+  const n = a.rows;
+  const scaled = mat(n, n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) scaled.data[i * n + j] = vectors.data[i * n + j]! * values[j]! ** p;
+  const vt = mat(n, n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vt.data[i * n + j] = vectors.data[j * n + i]!;
+  return matmul(scaled, vt);
+}
+
+describe('SNGD runtime', () => {
+  it('identity 1: an SNGD step with fixed P is the natural-gradient step in original coordinates', async () => {
+    const model = buildMlp({ layers: [12, 16, 4], seed: 7 });
+    const run = await TrainingRun.create(model, runConfig);
+    // Some statistics, then roots from them: P = F_λ^{-1/2}.
+    for (const s of [1, 2, 3]) await run.step(batch(s), 0, 0);
+    const F = run.dampedFisher();
+    await run.refresh();
+    const before = run.exportModel();
+    // Reference gradient ∂L/∂W̃ at the current weights, from the plain (no Fisher layer) graph.
+    const plain = compileModel(before, { fisher: false }).model;
+    const graphs = buildTrainingGraphs(plain, { loss: 'ce' });
+    const session = await createSession(graphs.train);
+    const data = batch(4);
+    const g = await session.run({ ...initialFeeds(plain, graphs.trainContract, data) });
+    await session.release();
+
+    const eta = 0.05;
+    await run.step(data, eta, 0);
+    const after = run.exportModel();
+    for (const [k, layer] of run.layers.entries()) {
+      const { m, d, fisherDim } = layer.rec;
+      const w = before.graph.initializers.get(layer.rec.weight.name)!.tensor.data as Float32Array;
+      const b = before.graph.initializers.get(layer.rec.bias!.name)!.tensor.data as Float32Array;
+      const gw = g[outputName(graphs.trainContract, 'grad', layer.rec.weight.name)]!.data as Float32Array;
+      const gb = g[outputName(graphs.trainContract, 'grad', layer.rec.bias!.name)]!.data as Float32Array;
+      // W̃ = [W b] and its gradient (Gemm transB=1: W is [m, d]).
+      const wt = mat(m, fisherDim);
+      const gt = mat(m, fisherDim);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < d; j++) {
+          wt.data[i * fisherDim + j] = w[i * d + j]!;
+          gt.data[i * fisherDim + j] = gw[i * d + j]!;
+        }
+        wt.data[i * fisherDim + d] = b[i]!;
+        gt.data[i * fisherDim + d] = gb[i]!;
+      }
+      const fInv = spdPower(mat(fisherDim, fisherDim, F[k]!), -1);
+      const step = matmul(gt, fInv);
+      const wa = after.graph.initializers.get(layer.rec.weight.name)!.tensor.data as Float32Array;
+      const ba = after.graph.initializers.get(layer.rec.bias!.name)!.tensor.data as Float32Array;
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j <= d; j++) {
+          const expected = wt.data[i * fisherDim + j]! - eta * step.data[i * fisherDim + j]!;
+          const actual = j < d ? wa[i * d + j]! : ba[i]!;
+          worst = Math.max(worst, Math.abs(actual - expected));
+          scale = Math.max(scale, Math.abs(eta * step.data[i * fisherDim + j]!));
+        }
+      }
+      // float32 weights: the update must match to a small fraction of its own size.
+      expect(worst / scale, `layer ${layer.rec.name}`).toBeLessThan(1e-3);
+    }
+    await run.release();
+  });
+
+  it('identity 2: outputs are unchanged across a refresh, and the roots satisfy identity 4', async () => {
+    const model = buildMlp({ layers: [12, 16, 4], seed: 8 });
+    const run = await TrainingRun.create(model, { ...runConfig, side: 'activation' });
+    for (const s of [1, 2, 3, 4]) await run.step(batch(s), 0.1, 1e-3);
+    const feeds = { input: batch(9).input! };
+    const before = await runModel(run.exportModel(), feeds);
+    const F = run.dampedFisher();
+    const roots = await run.refresh();
+    expect(roots.every((r) => r.ok)).toBe(true);
+    expect(maxRelError(await runModel(run.exportModel(), feeds), before)).toBeLessThan(1e-5);
+    for (const [k, r] of roots.entries()) {
+      const d = run.layers[k]!.rec.fisherDim;
+      const S = mat(d, d, r.S);
+      const P = mat(d, d, r.P);
+      const f = mat(d, d, F[k]!);
+      const ss = matmul(S, S);
+      const sp = matmul(S, P);
+      let e1 = 0;
+      let e2 = 0;
+      let norm = 0;
+      for (let i = 0; i < d * d; i++) {
+        e1 += (ss.data[i]! - f.data[i]!) ** 2;
+        norm += f.data[i]! ** 2;
+        e2 += (sp.data[i]! - (i % (d + 1) === 0 ? 1 : 0)) ** 2;
+      }
+      expect(Math.sqrt(e1 / norm)).toBeLessThan(1e-3);
+      expect(Math.sqrt(e2 / d)).toBeLessThan(1e-3);
+    }
+    await run.release();
+  });
+
+  it('a run stopped mid-epoch and resumed writes the same metrics as an uninterrupted run', async () => {
+    const full = await train(options('full'));
+    await train(options('stopped', { maxSteps: 37, checkpointEvery: 10 }));
+    const resumed = await train(options('stopped', { resume: true, checkpointEvery: 10 }));
+    expect(resumed.steps).toBe(full.steps);
+    const strip = (file: string) => readMetrics(file).map(({ seconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
+    expect(strip(path.join(dir, 'stopped', 'metrics.jsonl'))).toEqual(strip(path.join(dir, 'full', 'metrics.jsonl')));
+    // Learned something: the teacher problem is separable.
+    expect(full.epochs[2]!.testAccuracy).toBeGreaterThan(0.8);
+  });
+
+  it("the exported model has the input model's interface and the trainer's test accuracy", async () => {
+    const result = await train(options('export', { epochs: 1 }));
+    const exported = loadModel(result.modelFile);
+    const original = loadModel(modelFile);
+    expect(exported.graph.nodes.map((n) => `${n.name}:${n.opType}`)).toEqual(original.graph.nodes.map((n) => `${n.name}:${n.opType}`));
+    expect(exported.graph.inputs.map((v) => v.name)).toEqual(original.graph.inputs.map((v) => v.name));
+    const x = (await import('../src/data/npy.js')).readNpy(testFiles.x);
+    const y = (await import('../src/data/npy.js')).readNpy(testFiles.y).data as BigInt64Array;
+    const logits = (await runModel(exported, { input: x }))['logits']!.data as Float32Array;
+    let correct = 0;
+    for (let i = 0; i < y.length; i++) {
+      let best = 0;
+      for (let c = 1; c < 4; c++) if (logits[i * 4 + c]! > logits[i * 4 + best]!) best = c;
+      if (BigInt(best) === y[i]) correct++;
+    }
+    expect(correct / y.length).toBe(result.epochs[0]!.testAccuracy);
+  });
+
+  it('survives a diverging step: restores the last good parameters, raises damping, goes on', async () => {
+    const messages: string[] = [];
+    const model = buildMlp({ layers: [12, 16, 4], seed: 9 });
+    const run = await TrainingRun.create(model, { ...runConfig, log: (m) => messages.push(m) });
+    await run.step(batch(1), 0.1, 0);
+    const r = await run.step(batch(2), 1e30, 0);
+    expect(r.ok).toBe(true);
+    const diverged = await run.step(batch(3), 0.1, 0);
+    expect(diverged.ok).toBe(false);
+    expect(messages.join('\n')).toMatch(/non-finite/);
+    expect(run.layers.every((l) => l.damping === 10)).toBe(true);
+    await run.release();
+  });
+
+  it('baselines train the same graph without Fisher layers', async () => {
+    for (const optimizer of ['sgd', 'momentum', 'adam', 'adamw'] as const) {
+      const result = await train(options(`baseline-${optimizer}`, { optimizer, lr: optimizer.startsWith('adam') ? 0.01 : 0.1, epochs: 2 }));
+      expect(result.refreshSeconds).toBe(0);
+      expect(result.epochs[1]!.testAccuracy, optimizer).toBeGreaterThan(0.6);
+    }
+  });
+
+  it('refuses data that does not fit the model before training starts', async () => {
+    const bad = writeDataset(50, 10, 5, 'bad');
+    await expect(train(options('bad', { validation: 0, data: { kind: 'npy', x: bad.x, y: bad.y } }))).rejects.toThrow(/takes samples of shape \[12\].*have 10 values/);
+    await expect(train(options('bad', { loss: 'mse' }))).rejects.toThrow(/needs float targets/);
+  });
+});
