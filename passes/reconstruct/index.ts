@@ -24,6 +24,11 @@ export interface ReconstructOptions {
   batchSize?: number;
   /** Only rebuild these layers (node names); default: all that qualify. */
   only?: string[];
+  /**
+   * The training graph will have an L2 penalty on the original weights, which computes W̃'·P
+   * for every layer anyway: the weight side then costs nothing extra, so 'auto' picks it.
+   */
+  l2?: boolean;
 }
 
 export interface SkippedLayer {
@@ -90,7 +95,7 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
   for (const match of matches) {
     if (options.only && !options.only.includes(match.node.name)) continue;
     const rule = layerRules[match.kind];
-    const { side, sideReason } = chooseSide(match, options.side ?? 'auto', batch);
+    const { side, sideReason } = chooseSide(match, options.side ?? 'auto', batch, options.l2 ?? false);
     const prefix = `sngd/${match.node.name}`;
     const e = new Emitter(g, names, prefix);
     const fisherDim = match.d + (match.bias ? 1 : 0);
@@ -150,10 +155,11 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
  * Per-step cost of applying P (SNGD.md §5): the weight side computes W̃'·P once per step
  * (m·d̃² multiply-adds); the activation side multiplies every row of x̃ by P (N·positions·d̃²).
  */
-export function chooseSide(match: LayerMatch, requested: 'auto' | Side, batch: number): { side: Side; sideReason: string } {
+export function chooseSide(match: LayerMatch, requested: 'auto' | Side, batch: number, l2 = false): { side: Side; sideReason: string } {
   if (requested === 'weight') return { side: 'weight', sideReason: 'requested' };
   if (match.activationSide !== true) return { side: 'weight', sideReason: match.activationSide };
   if (requested === 'activation') return { side: 'activation', sideReason: 'requested' };
+  if (l2) return { side: 'weight', sideReason: "the L2 penalty computes W̃'·P anyway" };
   const rows = batch * match.positions;
   return rows < match.m
     ? { side: 'activation', sideReason: `cheaper: ${rows} rows of x̃ per step < ${match.m} output units` }
