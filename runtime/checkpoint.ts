@@ -16,11 +16,12 @@
  * folder; only then are older checkpoints beyond `keep` deleted. A reader checks the header and
  * every tensor's bounds against the file size before allocating anything, then the checksum.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SngdError, errorText } from '../src/errors.js';
+import { writeFileAtomic } from '../src/onnx/codec.js';
 
 export type CheckpointTensor = Float32Array | Float64Array | BigInt64Array;
 
@@ -217,47 +218,12 @@ function encodeCheckpoint(ckpt: Checkpoint, file: string): Uint8Array[] {
   return pieces;
 }
 
-/**
- * Like codec's writeFileAtomic, but for a list of pieces (a checkpoint may be large: no concatenated
- * copy) and with the folder fsynced after the rename, so the new name itself survives a power cut.
- */
+/** Atomic write of the pieces (codec's writeFileAtomic), with a checkpoint-specific message. */
 function writePiecesAtomic(file: string, pieces: Uint8Array[]): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    fs.mkdirSync(dir, { recursive: true });
-    // 'wx': never follow or reuse something already at the temp name.
-    const fd = fs.openSync(tmp, 'wx');
-    try {
-      for (const p of pieces) {
-        // writeSync may write less than asked: loop until the piece is out.
-        for (let done = 0; done < p.length; ) done += fs.writeSync(fd, p, done, p.length - done);
-      }
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, pieces);
   } catch (err) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // Nothing to clean up: report the first error.
-    }
     throw new SngdError(`${file}: could not write the checkpoint (${errorText(err)}); earlier checkpoints are untouched`);
-  }
-  fsyncDir(dir);
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Some platforms (Windows) cannot open or fsync a folder; the rename is still atomic there.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 

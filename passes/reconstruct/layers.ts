@@ -333,30 +333,44 @@ const matmul: LayerRule = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Conv and ConvTranspose share their checks: a float32 weight of rank ≥ 3 used by this node only,
+// and an optional constant bias.
+
+function convParts(node: Node, ctx: MatchContext): { x: string; w: string; wt: Tensor; bias?: string; group: number } | { reason: string } {
+  const [x, w, b] = node.inputs;
+  const problem = weightProblem(ctx, w!, node);
+  if (problem) return { reason: problem };
+  const wt = constantInput(ctx, w)!;
+  if (wt.dims.length < 3) return { reason: `weight '${w}' has rank ${wt.dims.length}; ${node.opType} weights have rank ≥ 3` };
+  if (b) {
+    const bt = constantInput(ctx, b);
+    const why = !bt ? `bias '${b}' is not a constant initializer` : bt.dtype !== 'float32' ? `bias '${b}' is ${bt.dtype}` : sharedProblem(ctx, b, node);
+    if (why) return { reason: why };
+  }
+  return { x: x!, w: w!, wt, bias: b || undefined, group: attrInt(node, 'group', 1) };
+}
+
+/** Weight and (when the layer has one) bias tensors of a conv-like layer, from W̃'s columns. */
+function convTensors(layout: Layout, wt: Mat, d: number, dtype: DType, weightData: Float64Array): { weight: Tensor; bias?: Tensor } {
+  const weight = tensorOf(dtype, layout.weightDims, weightData);
+  return layout.biasDims ? { weight, bias: tensorOf(dtype, layout.biasDims, column(wt, d)) } : { weight };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Conv: W [C_out, C_in/g, k...]; x̃ is the patch vector (C_in/g·∏k, plus 1 for the bias).
 
 const conv: LayerRule = {
   match(node, ctx) {
-    const [x, w, b] = node.inputs;
-    const problem = weightProblem(ctx, w!, node);
-    if (problem) return fail(problem);
-    const wt = constantInput(ctx, w)!;
-    if (wt.dims.length < 3) return fail(`weight '${w}' has rank ${wt.dims.length}; Conv weights have rank ≥ 3`);
-    const group = attrInt(node, 'group', 1);
-    let bias: string | undefined;
-    if (b) {
-      const bt = constantInput(ctx, b);
-      const why = !bt ? `bias '${b}' is not a constant initializer` : bt.dtype !== 'float32' ? `bias '${b}' is ${bt.dtype}` : sharedProblem(ctx, b, node);
-      if (why) return fail(why);
-      bias = b;
-    }
+    const parts = convParts(node, ctx);
+    if ('reason' in parts) return fail(parts.reason);
+    const { x, w, wt, bias, group } = parts;
     const m = wt.dims[0]!;
     const d = elementCount(wt.dims.slice(1));
     const layout: Layout = { weightDims: [...wt.dims], biasDims: bias ? [m] : undefined, group };
     const out = ctx.graph.valueInfo.get(node.outputs[0]!)?.shape;
     const spatial = out?.slice(2);
     const positions = spatial && spatial.every((s) => typeof s === 'number') ? elementCount(spatial as number[]) : Number.POSITIVE_INFINITY;
-    return { ok: true, match: { kind: 'Conv', node, x: x!, weight: w!, bias, m, d, layout, output: node.outputs[0]!, activationSide: true, positions } };
+    return { ok: true, match: { kind: 'Conv', node, x, weight: w, bias, m, d, layout, output: node.outputs[0]!, activationSide: true, positions } };
   },
   toMatrix(_layout, m, d, weight, bias) {
     const w = float64Of(weight);
@@ -365,8 +379,7 @@ const conv: LayerRule = {
   fromMatrix(layout, wt, d, dtype) {
     const out = new Float64Array(wt.rows * d);
     for (let i = 0; i < wt.rows; i++) for (let j = 0; j < d; j++) out[i * d + j] = wt.data[i * wt.cols + j]!;
-    const weight = tensorOf(dtype, layout.weightDims, out);
-    return layout.biasDims ? { weight, bias: tensorOf(dtype, layout.biasDims, column(wt, d)) } : { weight };
+    return convTensors(layout, wt, d, dtype, out);
   },
   weightSide(e, match, weff) {
     const w = e.op('Reshape', [weightColumns(e, weff, match.d), int64s(e, 'weight_shape', match.layout.weightDims)]);
@@ -426,26 +439,16 @@ function convTransposeIndex(layout: Layout): (row: number, col: number) => numbe
 
 const convTranspose: LayerRule = {
   match(node, ctx) {
-    const [x, w, b] = node.inputs;
-    const problem = weightProblem(ctx, w!, node);
-    if (problem) return fail(problem);
-    const wt = constantInput(ctx, w)!;
-    if (wt.dims.length < 3) return fail(`weight '${w}' has rank ${wt.dims.length}; ConvTranspose weights have rank ≥ 3`);
-    const group = attrInt(node, 'group', 1);
-    let bias: string | undefined;
-    if (b) {
-      const bt = constantInput(ctx, b);
-      const why = !bt ? `bias '${b}' is not a constant initializer` : bt.dtype !== 'float32' ? `bias '${b}' is ${bt.dtype}` : sharedProblem(ctx, b, node);
-      if (why) return fail(why);
-      bias = b;
-    }
+    const parts = convParts(node, ctx);
+    if ('reason' in parts) return fail(parts.reason);
+    const { x, w, wt, bias, group } = parts;
     const [cin, cog, ...kernel] = wt.dims as [number, number, ...number[]];
     const m = cog * group;
     const d = (cin / group) * elementCount(kernel);
     const layout: Layout = { weightDims: [...wt.dims], biasDims: bias ? [m] : undefined, group };
     return {
       ok: true,
-      match: { kind: 'ConvTranspose', node, x: x!, weight: w!, bias, m, d, layout, output: node.outputs[0]!, activationSide: 'ConvTranspose patches overlap scattered outputs: only the weight side applies', positions: Number.POSITIVE_INFINITY },
+      match: { kind: 'ConvTranspose', node, x, weight: w, bias, m, d, layout, output: node.outputs[0]!, activationSide: 'ConvTranspose patches overlap scattered outputs: only the weight side applies', positions: Number.POSITIVE_INFINITY },
     };
   },
   toMatrix(layout, m, d, weight, bias) {
@@ -457,8 +460,7 @@ const convTranspose: LayerRule = {
     const idx = convTransposeIndex(layout);
     const out = new Float64Array(elementCount(layout.weightDims));
     for (let i = 0; i < wt.rows; i++) for (let j = 0; j < d; j++) out[idx(i, j)] = wt.data[i * wt.cols + j]!;
-    const weight = tensorOf(dtype, layout.weightDims, out);
-    return layout.biasDims ? { weight, bias: tensorOf(dtype, layout.biasDims, column(wt, d)) } : { weight };
+    return convTensors(layout, wt, d, dtype, out);
   },
   weightSide(e, match, weff) {
     const [cin, cog, ...kernel] = match.layout.weightDims as [number, number, ...number[]];

@@ -60,18 +60,24 @@ export function readFileChecked(file: string, what: string): Buffer {
   }
 }
 
-/** Writes bytes atomically: temp file beside the target, fsync, rename. */
-export function writeFileAtomic(file: string, bytes: Uint8Array | string): void {
+/**
+ * Writes a file atomically: a temp file beside the target, fsync, rename, then fsync the folder so
+ * the new name itself survives a power cut. `data` may come in pieces (a large checkpoint is
+ * written without a concatenated copy). A crash leaves either the old file or the new one.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string | Uint8Array[]): void {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  const pieces = Array.isArray(data) ? data : [typeof data === 'string' ? Buffer.from(data, 'utf8') : data];
   try {
     fs.mkdirSync(dir, { recursive: true });
     // 'wx': never follow or reuse something already at the temp name.
     const fd = fs.openSync(tmp, 'wx');
     try {
-      // writeSync may write less than asked (always so past 2 GiB): loop until all is out.
-      for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done);
+      for (const p of pieces) {
+        // writeSync may write less than asked (always so past 2 GiB): loop until the piece is out.
+        for (let done = 0; done < p.length; ) done += fs.writeSync(fd, p, done, p.length - done);
+      }
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -84,6 +90,19 @@ export function writeFileAtomic(file: string, bytes: Uint8Array | string): void 
       // Nothing to clean up (e.g. the folder path runs through a file): report the first error.
     }
     throw new SngdError(`${file}: could not write (${errorText(err)})`);
+  }
+  fsyncDir(dir);
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some platforms (Windows) cannot open or fsync a folder; the rename is still atomic there.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
