@@ -4,24 +4,26 @@
  * S = F^{1/2}, both symmetric), plus the residual ‖S·P − I‖_F/√d. The math and the graph are in
  * runtime/roots/graph.ts; this module runs it and judges the results.
  *
- *   const r = new RootRefresher([785, 81, 81, 81], { method: 'db' });
+ *   const r = new RootRefresher([785, 81, 81, 81], { dampingRel: 1e-4 });   // 'ns' by default
  *   const first = await r.refresh(F);                     // cold
- *   const next = await r.refresh(F2, first);              // warm from the previous roots
+ *   const next = await r.refresh(F2, first);              // warm from the previous {P, S}
  *   for (const [i, l] of next.entries()) if (!l.ok) ...   // keep the old roots, raise damping
  *
- * Warm-started roots are not symmetric: they satisfy PᵀP = F⁻¹, the natural-gradient condition
- * for W̃ = W̃'·P (weight side, folding, remap). The activation side computes x' = x̃·P, i.e. the
- * column map Pᵀ·x̃: it is consistent with the rest only for a symmetric P, so a layer on the
- * activation side must either read x̃·Pᵀ or be refreshed cold (`warmStart: false`).
+ * Warm-started roots are not symmetric: they satisfy PᵀP = F⁻¹ and S = P⁻¹, the natural-gradient
+ * condition for W̃ = W̃'·P (weight side, folding, remap). The activation side computes x' = x̃·P,
+ * the column map Pᵀ·x̃: it agrees with the rest only for a symmetric P, so a layer on the
+ * activation side must read x̃·Pᵀ, or be refreshed cold (`warmStart: false`).
  *
- * `ok` is false when an input is not finite or not symmetric, or an output is not finite, or the
- * residual exceeds `tolerance`; `reason` says which. An invalid layer is fed as the identity so it
- * cannot disturb the layers batched with it.
+ * `ok` is false when an input is not finite, not symmetric or has a non-positive diagonal, or the
+ * residual is not finite (any non-finite P or S entry makes it so) or exceeds `tolerance`;
+ * `reason` says which. An invalid layer is fed as the identity so it cannot disturb the layers
+ * batched with it, and a layer that breaks down inside the iteration does not stop or prolong
+ * the Loop for the others.
  */
 import { SngdError } from '../src/errors.js';
 import type { Model } from '../src/ir/graph.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
-import { buildRootGraph, rootNames, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
+import { buildRootGraph, rootNames, type RootMethod, type RootScale } from './roots/graph.js';
 import type { Tensor } from '../src/onnx/tensor.js';
 
 export { buildRootGraph, rootNames, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
@@ -36,22 +38,33 @@ export interface LayerRoots {
   ok: boolean;
   /** Why `ok` is false. */
   reason?: string;
+  /** Steps the iteration took (fewer than the graph's most with `stopAt`). */
+  iterations: number;
   /** Which graph produced these roots. */
   start: 'cold' | 'warm';
   /** Per-iteration ‖M_k − I‖_F/√d, when the graph was built with `trace`. */
   trace?: Float32Array;
 }
 
-/** Previous roots of a layer for a warm start (only P is read; see runtime/roots/graph.ts). */
-export type PreviousRoots = { P: Float32Array } | Float32Array;
+/**
+ * Previous roots of a layer for a warm start (S = P⁻¹). Without S (or P alone), the refresh forms
+ * S = F·Pᵀ, whose S·P is accurate only to ~ε·cond(F) (see runtime/roots/graph.ts).
+ */
+export type PreviousRoots = { P: Float32Array; S?: Float32Array } | Float32Array;
+
+function previousParts(p: PreviousRoots): { P: Float32Array; S?: Float32Array } {
+  return p instanceof Float32Array ? { P: p } : p;
+}
 
 export interface ComputeRootsOptions {
   /** Previous roots per layer: required by a warm-start graph, refused by a cold one. */
   previous?: readonly PreviousRoots[];
   /** Largest residual accepted as ok. Defaults to 1e-3. */
   tolerance?: number;
-  /** Largest |F_ij − F_ji| / max|F| accepted as symmetric. Defaults to 1e-4. */
+  /** Largest |F_ij − F_ji| / max_k F_kk accepted as symmetric. Defaults to 1e-4. */
   symmetryTolerance?: number;
+  /** Check each F (finite, symmetric, positive diagonal) before the run. Defaults to true. */
+  validate?: boolean;
 }
 
 /**
@@ -69,6 +82,7 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
   }
   const session = graph;
   const warm = session.inputNames.includes(rootNames.P0(0));
+  const needsS = session.inputNames.includes(rootNames.S0(0));
   const layers = session.outputNames.filter((n) => n.startsWith('residual/')).length;
   if (F.length !== layers) throw new SngdError(`root graph has ${layers} layers, got ${F.length} Fisher matrices`);
   if (warm && !opts.previous) throw new SngdError('this root graph is warm-started: pass the previous roots');
@@ -82,17 +96,21 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
   F.forEach((f, i) => {
     const d = Math.round(Math.sqrt(f.length));
     if (d * d !== f.length || d === 0) throw new SngdError(`layer ${i}: Fisher matrix has ${f.length} values, not d×d`);
-    let problem = inputProblem(f, d, symTol, 'Fisher matrix');
-    let p0 = opts.previous?.[i];
-    const p0Data = p0 === undefined ? undefined : p0 instanceof Float32Array ? p0 : p0.P;
-    if (p0Data) {
-      if (p0Data.length !== f.length) throw new SngdError(`layer ${i}: previous P has ${p0Data.length} values, expected ${d}×${d}`);
-      problem ??= finiteProblem(p0Data, 'previous P');
+    let problem = opts.validate === false ? undefined : inputProblem(f, d, symTol, 'Fisher matrix');
+    const prev = opts.previous?.[i] === undefined ? undefined : previousParts(opts.previous[i]!);
+    if (prev) {
+      const parts: [string, Float32Array | undefined][] = needsS ? [['P', prev.P], ['S', prev.S]] : [['P', prev.P]];
+      for (const [name, a] of parts) {
+        if (!a || a.length !== f.length) throw new SngdError(`layer ${i}: previous ${name} has ${a?.length ?? 0} values, expected ${d}×${d}`);
+        problem ??= finiteProblem(a, `previous ${name}`);
+      }
     }
     problems.push(problem);
-    const fed = problem ? identityData(d) : f;
-    feeds[rootNames.F(i)] = { dtype: 'float32', dims: [d, d], data: fed };
-    if (p0Data) feeds[rootNames.P0(i)] = { dtype: 'float32', dims: [d, d], data: problem ? identityData(d) : p0Data };
+    feeds[rootNames.F(i)] = { dtype: 'float32', dims: [d, d], data: problem ? identityData(d) : f };
+    if (prev) {
+      feeds[rootNames.P0(i)] = { dtype: 'float32', dims: [d, d], data: problem ? identityData(d) : prev.P };
+      if (needsS) feeds[rootNames.S0(i)] = { dtype: 'float32', dims: [d, d], data: problem ? identityData(d) : prev.S! };
+    }
   });
 
   const out = await session.run(feeds);
@@ -101,10 +119,16 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
     const S = out[rootNames.S(i)]!.data as Float32Array;
     const residual = (out[rootNames.residual(i)]!.data as Float32Array)[0]!;
     const trace = out[rootNames.trace(i)]?.data as Float32Array | undefined;
+    const steps = out[rootNames.iterations(i)]?.data as BigInt64Array | undefined;
+    // A non-finite entry of P or S makes S·P, hence the residual, non-finite: P and S are only
+    // scanned (to say which) when the residual is not finite.
     let reason = problems[i];
-    reason ??= finiteProblem(P, 'P') ?? finiteProblem(S, 'S');
+    if (!reason && !Number.isFinite(residual)) reason = finiteProblem(P, 'P') ?? finiteProblem(S, 'S') ?? `residual is ${residual}`;
     if (!reason && !(residual <= tolerance)) reason = `residual ‖S·P − I‖/√d = ${residual.toExponential(2)} exceeds ${tolerance}`;
-    const roots: LayerRoots = { P, S, residual: Number.isFinite(residual) ? residual : Number.NaN, ok: !reason, start: warm ? 'warm' : 'cold' };
+    const roots: LayerRoots = {
+      P, S, residual: Number.isFinite(residual) ? residual : Number.NaN, ok: !reason, start: warm ? 'warm' : 'cold',
+      iterations: steps ? Number(steps[0]) : Number.NaN,
+    };
     if (reason) roots.reason = reason;
     if (trace) roots.trace = trace;
     return roots;
@@ -112,24 +136,40 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
 }
 
 export interface RootRefresherOptions {
-  method: RootMethod;
-  /** Iterations of the cold-start graph. Defaults: 'ns' 18, 'db' 8 (enough for cond(F) ≤ 1e4). */
+  /** Defaults to 'ns' (standard ops only; on the CPU EP faster than 'db', whose Inverse is single-threaded). */
+  method?: RootMethod;
+  /**
+   * Most steps of a cold / warm refresh. With `stopAt` (the default) a refresh stops as soon as
+   * it has converged, so these only bound the cost of a refresh that does not converge.
+   * Defaults: DEFAULT_ITERATIONS.
+   */
   coldIterations?: number;
-  /** Iterations of the warm-start graph. Defaults: 'ns' 6, 'db' 4. */
   warmIterations?: number;
+  /**
+   * Stop once ‖M_k − I‖_F/√d ≤ stopAt; `false` unrolls exactly the iteration counts. Defaults to
+   * tolerance/10 cold (the residual is that distance) and tolerance/100 warm (the residual
+   * S0·(Y·Z)·P0 − I amplifies it by up to √cond(F); 2–40× measured at cond 1e4).
+   */
+  stopAt?: number | false;
   /** Use previous roots when given. Defaults to true. */
   warmStart?: boolean;
   /** A warm start that fails is retried cold for the failing layers. Defaults to true. */
   fallbackToCold?: boolean;
+  /** Largest residual ‖S·P − I‖_F/√d accepted as ok. Defaults to 1e-3. */
   tolerance?: number;
   symmetryTolerance?: number;
+  /** The smallest ε_rel the trainer damps with (F = F₀ + ε_rel·tr(F₀)·I): enables the scaled NS steps on cold starts. */
+  dampingRel?: number;
+  /** 'ns': take the scaled steps where a spectral lower bound is known. Defaults to true. */
+  scaledNs?: boolean;
   scale?: RootScale;
   sessionOptions?: SessionOptions;
 }
 
+/** Most steps per refresh: ample for cond(F) ≤ 1e6 cold (NS plain needs ~22 there) and for drifted warm starts. */
 export const DEFAULT_ITERATIONS: Record<RootMethod, { cold: number; warm: number }> = {
-  ns: { cold: 18, warm: 6 },
-  db: { cold: 8, warm: 4 },
+  ns: { cold: 30, warm: 16 },
+  db: { cold: 12, warm: 8 },
 };
 
 /**
@@ -137,11 +177,12 @@ export const DEFAULT_ITERATIONS: Record<RootMethod, { cold: number; warm: number
  * `refresh(F)` starts cold; `refresh(F, previous)` starts warm from the previous roots.
  */
 export class RootRefresher {
-  private cold?: Promise<Session>;
-  private warm?: Promise<Session>;
+  private readonly sessions = new Map<'cold' | 'warm' | 'warmP', Promise<Session>>();
+  readonly method: RootMethod;
 
-  constructor(readonly dims: readonly number[], readonly options: RootRefresherOptions) {
-    buildRootGraph([...dims], { method: options.method, iterations: 1 }); // validates dims and method now
+  constructor(readonly dims: readonly number[], readonly options: RootRefresherOptions = {}) {
+    this.method = options.method ?? 'ns';
+    this.graph('cold'); // validates dims and options now
   }
 
   async refresh(F: readonly Float32Array[], previous?: readonly PreviousRoots[]): Promise<LayerRoots[]> {
@@ -151,31 +192,40 @@ export class RootRefresher {
     });
     const opts = { tolerance: this.options.tolerance, symmetryTolerance: this.options.symmetryTolerance };
     if (!previous || this.options.warmStart === false) return computeRoots(await this.session('cold'), F, opts);
-    const warm = await computeRoots(await this.session('warm'), F, { ...opts, previous });
+    const start = previous.every((p) => !(p instanceof Float32Array) && p.S) ? 'warm' : 'warmP';
+    const warm = await computeRoots(await this.session(start), F, { ...opts, previous });
     if (this.options.fallbackToCold === false || warm.every((l) => l.ok)) return warm;
     const cold = await computeRoots(await this.session('cold'), F, opts);
     return warm.map((l, i) => (l.ok ? l : cold[i]!.ok ? cold[i]! : { ...cold[i]!, reason: `warm: ${l.reason}; cold: ${cold[i]!.reason}` }));
   }
 
-  /** The graph a refresh runs (for inspection or export). */
-  graph(start: 'cold' | 'warm'): Model {
-    const { method, scale } = this.options;
+  /** The graph a refresh runs (for inspection or export); 'warmP' is the warm start from P alone. */
+  graph(start: 'cold' | 'warm' | 'warmP'): Model {
+    const { scale, dampingRel, scaledNs } = this.options;
+    const method = this.method;
     const iterations = start === 'cold'
       ? this.options.coldIterations ?? DEFAULT_ITERATIONS[method].cold
       : this.options.warmIterations ?? DEFAULT_ITERATIONS[method].warm;
-    return buildRootGraph([...this.dims], { method, iterations, warmStart: start === 'warm', scale });
+    // A warm start's residual S0·(Y·Z)·P0 − I amplifies ‖Y·Z − I‖ by up to √cond(F): stop later.
+    const tolerance = this.options.tolerance ?? 1e-3;
+    const stopAt = this.options.stopAt === false ? undefined : this.options.stopAt ?? (start === 'cold' ? tolerance / 10 : tolerance / 100);
+    const warmStart = start === 'cold' ? false : start === 'warm' ? true : 'P';
+    return buildRootGraph([...this.dims], { method, iterations, warmStart, scale, dampingRel, scaledNs, stopAt });
   }
 
   async release(): Promise<void> {
-    const sessions = [this.cold, this.warm];
-    this.cold = this.warm = undefined;
-    for (const s of sessions) if (s) await (await s).release();
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of sessions) await (await s).release();
   }
 
-  private session(start: 'cold' | 'warm'): Promise<Session> {
-    const make = () => createSession(this.graph(start), this.options.sessionOptions ?? {}, `${this.options.method} root graph (${start})`);
-    if (start === 'cold') return (this.cold ??= make());
-    return (this.warm ??= make());
+  private session(start: 'cold' | 'warm' | 'warmP'): Promise<Session> {
+    let s = this.sessions.get(start);
+    if (!s) {
+      s = createSession(this.graph(start), this.options.sessionOptions ?? {}, `${this.method} root graph (${start})`);
+      this.sessions.set(start, s);
+    }
+    return s;
   }
 }
 
@@ -190,15 +240,36 @@ function finiteProblem(a: Float32Array, what: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a Fisher matrix cannot be an SPD input, or undefined. For SPD F, |F_ij| ≤ max_k F_kk, so the
+ * symmetry tolerance is relative to the largest diagonal entry; the comparisons are written so a
+ * NaN fails them. One pass over the upper triangle, in tiles for cache locality.
+ */
 function inputProblem(f: Float32Array, d: number, symTol: number, what: string): string | undefined {
-  const nonFinite = finiteProblem(f, what);
-  if (nonFinite) return nonFinite;
-  let max = 0;
-  for (let i = 0; i < f.length; i++) max = Math.max(max, Math.abs(f[i]!));
+  let maxDiag = 0;
   for (let i = 0; i < d; i++) {
-    if (!(f[i * d + i]! > 0)) return `${what} is not positive definite (diagonal entry ${i} is ${f[i * d + i]})`;
-    for (let j = i + 1; j < d; j++) {
-      if (Math.abs(f[i * d + j]! - f[j * d + i]!) > symTol * max) return `${what} is not symmetric (entries (${i},${j}) and (${j},${i}) differ by ${Math.abs(f[i * d + j]! - f[j * d + i]!)})`;
+    const v = f[i * d + i]!;
+    if (!(v > 0 && v < Number.POSITIVE_INFINITY)) return `${what} is not positive definite (diagonal entry ${i} is ${v})`;
+    if (v > maxDiag) maxDiag = v;
+  }
+  const tol = symTol * maxDiag;
+  const TILE = 32;
+  for (let i0 = 0; i0 < d; i0 += TILE) {
+    for (let j0 = i0; j0 < d; j0 += TILE) {
+      const iEnd = Math.min(i0 + TILE, d);
+      const jEnd = Math.min(j0 + TILE, d);
+      for (let i = i0; i < iEnd; i++) {
+        for (let j = Math.max(j0, i + 1); j < jEnd; j++) {
+          const a = f[i * d + j]!;
+          const b = f[j * d + i]!;
+          if (!(Math.abs(a - b) <= tol)) {
+            return Number.isFinite(a) && Number.isFinite(b)
+              ? `${what} is not symmetric (entries (${i},${j}) and (${j},${i}) differ by ${Math.abs(a - b)})`
+              : `${what} has a non-finite value at (${i},${j})`;
+          }
+          if (!(Math.abs(a) <= maxDiag)) return `${what} is not positive definite (|F(${i},${j})| = ${Math.abs(a)} exceeds every diagonal entry)`;
+        }
+      }
     }
   }
   return undefined;

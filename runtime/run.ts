@@ -111,7 +111,10 @@ export class TrainingRun {
     const opts = config.sessionOptions;
     const trainSession = await createSession(compiled.train!, opts, 'training graph');
     const evalSession = await createSession(compiled.eval!, opts, 'evaluation graph');
-    const refresher = fisher && records.length ? new RootRefresher(records.map((r) => r.fisherDim), { method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, sessionOptions: opts }) : undefined;
+    // Damping guarantees λ_min(F_λ) ≥ ε_rel·tr/(1+d·ε_rel): the scaled Newton–Schulz steps use it.
+    const refresher = fisher && records.length
+      ? new RootRefresher(records.map((r) => r.fisherDim), { method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel, sessionOptions: opts })
+      : undefined;
     const remap = fisher && records.length ? await createSession(buildRemapGraph(records.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
     return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, evalSession, refresher, remap);
   }
@@ -162,7 +165,7 @@ export class TrainingRun {
   /** New roots for every layer from the damped EMAs; a layer whose root fails keeps its roots. */
   async refresh(): Promise<LayerRoots[]> {
     if (!this.refresher) return [];
-    const previous = this.config.sngd.warmStart ? this.layers.map((l) => this.tensors.get(l.rec.params.P)!.data as Float32Array) : undefined;
+    const previous = this.config.sngd.warmStart ? this.layers.map((l) => ({ P: this.tensors.get(l.rec.params.P)!.data as Float32Array, S: this.sValues.get(l.rec.params.S)!.data as Float32Array })) : undefined;
     const roots = await this.refresher.refresh(this.dampedFisher(), previous);
     roots.forEach((r, i) => {
       if (r.ok) return;

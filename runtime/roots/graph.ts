@@ -2,48 +2,65 @@
  * The Fisher-root refresh as one ONNX graph (SNGD.md §3), so it runs on the training graph's
  * execution provider. For L layers with damped Fisher matrices F_i (d_i × d_i, SPD, float32):
  *
- *   inputs   F/<i> [d_i, d_i]                    (+ P0/<i> [d_i, d_i] with warmStart)
- *   outputs  P/<i> [d_i, d_i], S/<i> [d_i, d_i], residual/<i> []  (+ trace/<i> [K+1] with trace)
+ *   inputs   F/<i> [d_i, d_i]                (+ P0/<i>, S0/<i> [d_i, d_i] with warmStart)
+ *   outputs  P/<i> [d_i, d_i], S/<i> [d_i, d_i], residual/<i> [], iterations/<i> [] (int64)
+ *            (+ trace/<i> [K+1] with trace)
  *
- * Layers of equal dimension are stacked into one [B, d, d] batch, so each iteration is one
- * batched MatMul per group, not one per layer.
+ * Layers of equal dimension are stacked into one [B, d, d] batch: each iteration is one batched
+ * MatMul per group, not one per layer.
  *
- * Scale. Both iterations want the spectrum of A = X/c inside (0, 1]. c is the Wolkowicz–Styan
- * bound from the first two spectral moments (μ = tr X / d, σ² = ‖X‖²_F / d − μ²):
+ * Scale. Both iterations want the spectrum of A = X/c inside (0, 1], with λ_min/c as large as
+ * possible (it sets the iteration count). With μ = tr X/d the mean eigenvalue:
  *
- *   λ_max ≤ c = μ + σ·√(d − 1) ≤ ‖X‖_F ≤ tr X          (Cauchy–Schwarz gives the middle step)
+ *   λ_max ≤ μ + σ√(d − 1)  (Wolkowicz–Styan, σ² = ‖X‖²_F/d − μ²)  ≤ ‖X‖_F ≤ tr X
+ *   λ_max ≤ μ + (Σ(λ − μ)⁴)^{1/4} = μ + ‖(X − μI)²‖_F^{1/2}
  *
- * It costs a trace and a Frobenius norm like the alternatives and is never larger, so the
- * smallest scaled eigenvalue λ_min/c (which sets the iteration count) is the largest of the
- * three. For a warm-start M ≈ I it gives c ≈ 1 + ‖M − I‖_F/√d·√(d−1) instead of ‖M‖_F ≈ √d,
- * which would throw the warm start away. 'frobenius' and 'trace' are kept for measurement.
+ * 'bound' takes the smaller of the two (the second only for 'ns', from X², which its first step
+ * needs anyway; the first costs a trace and a Frobenius norm). Both are never above ‖X‖_F, and
+ * for a warm-start M ≈ I they give c ≈ 1 + (spread of M) instead of ‖M‖_F ≈ √d, which would
+ * throw the warm start away. The same moments give a lower bound μ − min(·) on λ_min.
+ * 'frobenius' and 'trace' are kept for measurement (bench/roots.ts).
  *
- * Coupled Newton–Schulz ('ns'; MatMul/Add/Mul only), Y₀ = A, Z₀ = I:
- *   T_k = ½(3I − Z_k Y_k),  Y_{k+1} = Y_k T_k,  Z_{k+1} = T_k Z_k       (3 MatMuls; the first: 1)
+ * Coupled Newton–Schulz ('ns'; MatMul/Add/Mul only), Y₀ = A, Z₀ = I, M_k = Z_k·Y_k:
+ *   T_k = ½(3I − M_k),  Y_{k+1} = Y_k T_k,  Z_{k+1} = T_k Z_k            (3 MatMuls; the first: 0)
+ * Scaled steps (Chen & Chow 2014) when a lower bound l ≤ λ_min(M_k) is known (from dampingRel,
+ * or from the moments as for a warm start): with g(x) = x(3 − x)²/4 the map of the eigenvalues
+ * of M, α_k = 3/(1 + √l_k + l_k) balances g(α l_k) = g(α), so
+ *   T_k = √α_k·½(3I − α_k M_k),  l_{k+1} = g(α_k l_k)
+ * which multiplies small eigenvalues by ≈ 6.7 per step instead of 2.25 (cold, cond 1e4: 14 → 7
+ * steps). α is capped at alphaMax < 3: near 3, 3 − αM cancels for the top eigenvalues.
  *
  * Denman–Beavers, product form with Frobenius-norm scaling ('db'; com.microsoft Inverse):
  *   μ_k = (‖M_k⁻¹‖_F / ‖M_k‖_F)^{1/4}                                 (1 with scaled: false)
- *   W_k = ½(μ_k I + μ_k⁻¹ M_k⁻¹),  Z_{k+1} = Z_k W_k,  M_{k+1} = ½I + ¼μ_k² M_k + ¼μ_k⁻² M_k⁻¹
- * with M₀ = A, Z₀ = I (Higham, Functions of Matrices, (6.17)/(6.29)). Y_k = A·Z_k holds throughout,
- * so Y is not carried: one Inverse and one MatMul per iteration, S formed once at the end.
+ *   W_k = ½(μ_k I + μ_k⁻¹ M_k⁻¹),  Y_{k+1} = Y_k W_k,  Z_{k+1} = Z_k W_k,
+ *   M_{k+1} = ½I + ¼μ_k² M_k + ¼μ_k⁻² M_k⁻¹
+ * with M₀ = Y₀ = A, Z₀ = I (Higham, Functions of Matrices, (6.17)/(6.29)): one Inverse and two
+ * MatMuls per step (the first: one). Y_k = A·Z_k holds in exact arithmetic, but carrying Y keeps
+ * S·P = Y·Z accurate to ~ε, where S = F·P would be off by ~ε·cond(F).
  *
- * Cold start (X = F):  P = Z/√c,  S = √c·Y (ns) or F·P (db); both symmetrized (½(B + Bᵀ), O(d²)).
+ * stopAt: the iteration runs in a Loop (at most `iterations` steps) that stops once every layer
+ * of the group has ‖M_k − I‖_F/√d ≤ stopAt (M_k is computed by the step anyway: free for both).
  *
- * Warm start from the previous P0 (X = M = P0·F·P0ᵀ ≈ I when F moved little):
- *   P = M^{-1/2}·P0,   S = F·Pᵀ
- * Then PᵀP = P0ᵀ(P0 F P0ᵀ)⁻¹P0 = F⁻¹ and S·P = F·PᵀP = I, with P not symmetric in general.
- * That is the natural-gradient condition for the convention W̃ = W̃'·P (y = W̃'·P·x̃) used by the
- * weight side, folding and the refresh remap: ∂L/∂W̃' = (∂L/∂W̃)·Pᵀ, so a GD step on W̃' moves
- * W̃ by −η·(∂L/∂W̃)·PᵀP = −η·(∂L/∂W̃)·F⁻¹. (The activation side's x' = x̃·P is the column map
- * Pᵀ·x̃: with a non-symmetric P it must read x̃·Pᵀ instead; see runtime/roots.ts.) S is rebuilt
- * from P and F rather than carried as S0·M^{1/2}, so an error in S0 does not accumulate across
- * refreshes and S0 is not an input.
+ * Cold start (X = F):  P = Z/√c,  S = √c·Y; both symmetrized (½(B + Bᵀ), O(d²)).
+ *
+ * Warm start from the previous roots P0, S0 = P0⁻¹ (X = M = P0·F·P0ᵀ ≈ I when F moved little):
+ *   P = M^{-1/2}·P0,   S = S0·M^{1/2}          (M^{∓1/2} = Z/√c, √c·Y as above)
+ * Then PᵀP = P0ᵀ(P0 F P0ᵀ)⁻¹P0 = F⁻¹, S·P = S0·P0 = I and S·Sᵀ = S0·M·S0ᵀ = F, with P and S not
+ * symmetric in general. PᵀP = F⁻¹ is the natural-gradient condition for the convention
+ * W̃ = W̃'·P (y = W̃'·P·x̃) of the weight side, folding and the refresh remap: ∂L/∂W̃' =
+ * (∂L/∂W̃)·Pᵀ, so a GD step on W̃' moves W̃ by −η·(∂L/∂W̃)·PᵀP = −η·(∂L/∂W̃)·F⁻¹. (The activation
+ * side's x' = x̃·P is the column map Pᵀ·x̃: with a non-symmetric P it must read x̃·Pᵀ instead;
+ * see runtime/roots.ts.) S = F·Pᵀ (warmStart 'P', no S0 needed) also inverts P, but forming it
+ * in float32 costs ~ε·cond(F) in S·P (7.6e-4 measured at cond 1e4); S0·M^{1/2} costs ~ε·√cond(F)
+ * per refresh, plus whatever S0·P0 − I it inherits (the residual shows it; a cold refresh resets it).
  *
  * residual_i = ‖S_i·P_i − I‖_F / √d_i from the returned S and P (one MatMul per group).
  */
 import { GraphBuilder } from '../../models/builder.js';
 import { SngdError } from '../../src/errors.js';
 import type { Model } from '../../src/ir/graph.js';
+import { graphToProto } from '../../src/onnx/export.js';
+import { AttrType } from '../../src/onnx/proto.js';
 import { float32Tensor, int64Tensor } from '../../src/onnx/tensor.js';
 
 export type RootMethod = 'db' | 'ns';
@@ -51,24 +68,30 @@ export type RootScale = 'bound' | 'frobenius' | 'trace';
 
 export interface RootGraphOptions {
   method: RootMethod;
-  /** Unrolled iterations (≥ 1). */
+  /** Steps (≥ 1): unrolled, or the most a `stopAt` Loop runs. */
   iterations: number;
-  /** Extra inputs `P0/<i>`; iterate on P0·F·P0ᵀ instead of F. Defaults to false. */
-  warmStart?: boolean;
+  /**
+   * Extra inputs `P0/<i>`, `S0/<i>` (the previous roots); iterate on P0·F·P0ᵀ instead of F.
+   * 'P' takes P0 alone and forms S = F·Pᵀ (less accurate: see above). Defaults to false.
+   */
+  warmStart?: boolean | 'P';
+  /** Stop early once ‖M_k − I‖_F/√d ≤ stopAt in every layer of a group (runs the steps in a Loop). Defaults to none (unrolled). */
+  stopAt?: number;
   /** How A = X/c is scaled (see above). Defaults to 'bound'. */
   scale?: RootScale;
-  /** 'db' only: Frobenius-norm scaling of each iteration. Defaults to true. */
+  /** 'db' only: Frobenius-norm scaling of each step. Defaults to true. */
   scaled?: boolean;
   /**
-   * 'ns' only: the inputs were damped as F₀ + ε·tr(F₀)·I with ε ≥ dampingRel, so
-   * λ_min(F) ≥ dampingRel/(1 + d·dampingRel)·tr(F). Enables the scaled NS steps. Defaults to none.
+   * 'ns', cold start: the inputs were damped as F₀ + ε·tr(F₀)·I with ε ≥ dampingRel, so
+   * λ_min(F) ≥ dampingRel/(1 + d·dampingRel)·tr(F): a lower bound for the scaled steps.
+   * Defaults to none.
    */
   dampingRel?: number;
-  /** 'ns' only: use the scaled steps where a lower bound is known. Defaults to true. */
+  /** 'ns' only: take scaled steps where a lower bound is known. Defaults to true. */
   scaledNs?: boolean;
   /** Cap on the NS scaling α (< 3). Defaults to 2.95. */
   alphaMax?: number;
-  /** Also output `trace/<i>` [iterations + 1]: ‖M_k − I‖_F/√d for k = 0..K (M_k = Z_k·Y_k). Defaults to false. */
+  /** Also output `trace/<i>` [iterations + 1]: ‖M_k − I‖_F/√d for k = 0..K. Unrolled graphs only. Defaults to false. */
   trace?: boolean;
 }
 
@@ -76,13 +99,14 @@ export interface RootGraphOptions {
 export const rootNames = {
   F: (i: number) => `F/${i}`,
   P0: (i: number) => `P0/${i}`,
+  S0: (i: number) => `S0/${i}`,
   P: (i: number) => `P/${i}`,
   S: (i: number) => `S/${i}`,
   residual: (i: number) => `residual/${i}`,
+  iterations: (i: number) => `iterations/${i}`,
   trace: (i: number) => `trace/${i}`,
 };
 
-/** Opset of the graph's com.microsoft domain (Inverse). */
 const MS_DOMAIN = 'com.microsoft';
 
 export function buildRootGraph(dims: number[], opts: RootGraphOptions): Model {
@@ -90,11 +114,15 @@ export function buildRootGraph(dims: number[], opts: RootGraphOptions): Model {
   for (const d of dims) if (!Number.isInteger(d) || d < 1) throw new SngdError(`buildRootGraph: layer dimension ${d} is not a positive integer`);
   if (!Number.isInteger(opts.iterations) || opts.iterations < 1) throw new SngdError(`buildRootGraph: iterations must be a positive integer, got ${opts.iterations}`);
   if (opts.method !== 'ns' && opts.method !== 'db') throw new SngdError(`buildRootGraph: unknown method '${String(opts.method)}' (use 'ns' or 'db')`);
+  if (opts.trace && opts.stopAt !== undefined) throw new SngdError('buildRootGraph: trace needs an unrolled graph (no stopAt)');
+  if (opts.stopAt !== undefined && !(opts.stopAt > 0)) throw new SngdError(`buildRootGraph: stopAt must be positive, got ${opts.stopAt}`);
+  if (opts.alphaMax !== undefined && !(opts.alphaMax >= 1 && opts.alphaMax < 3)) throw new SngdError(`buildRootGraph: alphaMax must be in [1, 3), got ${opts.alphaMax}`);
 
   const b = new GraphBuilder(`sngd_roots_${opts.method}`, 17);
   dims.forEach((d, i) => {
     b.input(rootNames.F(i), 'float32', [d, d]);
     if (opts.warmStart) b.input(rootNames.P0(i), 'float32', [d, d]);
+    if (opts.warmStart === true) b.input(rootNames.S0(i), 'float32', [d, d]);
   });
   const groups = new Map<number, number[]>();
   dims.forEach((d, i) => groups.set(d, [...(groups.get(d) ?? []), i]));
@@ -103,9 +131,147 @@ export function buildRootGraph(dims: number[], opts: RootGraphOptions): Model {
     b.output(rootNames.P(i), 'float32', [d, d]);
     b.output(rootNames.S(i), 'float32', [d, d]);
     b.output(rootNames.residual(i), 'float32', []);
+    b.output(rootNames.iterations(i), 'int64', []);
     if (opts.trace) b.output(rootNames.trace(i), 'float32', [opts.iterations + 1]);
   });
   return b.build({ opsets: opts.method === 'db' ? { [MS_DOMAIN]: 1 } : {} });
+}
+
+/** Main-graph values shared by a group's ops (a Loop body reads them from the outer scope). */
+interface Outer {
+  /** A float32 scalar constant (one initializer per value). */
+  k: (v: number) => string;
+  eye: string;
+  invSqrtD: string;
+  /** int64 scalar 1. */
+  one64: string;
+}
+
+/**
+ * Op helpers bound to a builder (the main graph or a Loop body) under a name prefix. Constants
+ * and the identity live in the main graph; a Loop body reads them from the outer scope.
+ */
+class Ops {
+  constructor(
+    readonly b: GraphBuilder,
+    readonly prefix: string,
+    readonly batched: boolean,
+    readonly outer: Outer,
+  ) {}
+
+  k(v: number): string {
+    return this.outer.k(v);
+  }
+  get eye(): string {
+    return this.outer.eye;
+  }
+  op(type: string, inputs: string[], attrs: Record<string, number | number[]> = {}, domain?: string): string {
+    return this.b.op(type, inputs, attrs, { name: `${this.prefix}/${type}`, domain });
+  }
+  mul(x: string, y: string): string { return this.op('Mul', [x, y]); }
+  add(x: string, y: string): string { return this.op('Add', [x, y]); }
+  sub(x: string, y: string): string { return this.op('Sub', [x, y]); }
+  div(x: string, y: string): string { return this.op('Div', [x, y]); }
+  sqrt(x: string): string { return this.op('Sqrt', [x]); }
+  matmul(x: string, y: string): string { return this.op('MatMul', [x, y]); }
+  transpose(x: string): string { return this.op('Transpose', [x], { perm: this.batched ? [0, 2, 1] : [1, 0] }); }
+  symmetrize(x: string): string { return this.mul(this.add(x, this.transpose(x)), this.k(0.5)); }
+  /** ‖x‖²_F per matrix, shaped [B, 1, 1] (or [1, 1]). */
+  sumSq(x: string): string { return this.op('ReduceSumSquare', [x], { axes: [-2, -1], keepdims: 1 }); }
+  /** s·I for a per-matrix scalar s. */
+  eyeTimes(s: string): string { return this.mul(this.eye, s); }
+  /** ‖x − I‖_F/√d per matrix, shaped [B, 1, 1]. */
+  distToI(x: string): string { return this.mul(this.sqrt(this.sumSq(this.sub(x, this.eye))), this.outer.invSqrtD); }
+}
+
+/** State of an iteration between steps (all [B, d, d] or [B, 1, 1]). */
+interface NsState { Y: string; Z: string; l?: string }
+interface DbState { M: string; Y: string; Z: string }
+
+/**
+ * One NS step from M = Z·Y: T = s1·I − s2·M, Y' = Y·T, Z' = T·Z. With a lower bound l, the
+ * scaled step (α = min(3/(1 + √l + l), alphaMax), s1 = 1.5√α, s2 = ½α^{3/2}, l' = g(α l));
+ * otherwise s1 = 1.5, s2 = 0.5.
+ */
+function nsCoefficients(o: Ops, l: string | undefined, alphaMax: number): { s1: string; s2: string; l?: string } {
+  if (!l) return { s1: o.k(1.5), s2: o.k(0.5) };
+  const alpha = o.op('Min', [o.div(o.k(3), o.add(o.add(o.k(1), o.sqrt(l)), l)), o.k(alphaMax)]);
+  const g = (x: string) => o.mul(o.mul(x, o.k(0.25)), o.op('Pow', [o.sub(o.k(3), x), o.k(2)]));
+  const sa = o.sqrt(alpha);
+  return { s1: o.mul(sa, o.k(1.5)), s2: o.mul(o.mul(alpha, sa), o.k(0.5)), l: o.op('Min', [g(o.mul(alpha, l)), g(alpha)]) };
+}
+
+function nsStep(o: Ops, s: NsState, M: string, alphaMax: number): NsState {
+  const { s1, s2, l } = nsCoefficients(o, s.l, alphaMax);
+  const T = o.sub(o.eyeTimes(s1), o.mul(M, s2));
+  return { Y: o.matmul(s.Y, T), Z: o.matmul(T, s.Z), l };
+}
+
+/** One product-form DB step: Y' = Y·W, Z' = Z·W (Z undefined = I), M' from M and M⁻¹ alone. */
+function dbStep(o: Ops, M: string, Y: string, Z: string | undefined, scaled: boolean): DbState {
+  const Minv = o.op('Inverse', [M], {}, MS_DOMAIN);
+  let W: string;
+  let next: string;
+  if (scaled) {
+    // μ = (‖M⁻¹‖_F/‖M‖_F)^{1/4} = (‖M⁻¹‖²/‖M‖²)^{1/8}; [B, 1, 1].
+    const mu = o.op('Pow', [o.div(o.sumSq(Minv), o.sumSq(M)), o.k(0.125)]);
+    const inv = o.op('Reciprocal', [mu]);
+    W = o.mul(o.add(o.eyeTimes(mu), o.mul(Minv, inv)), o.k(0.5));
+    next = o.add(o.eyeTimes(o.k(0.5)), o.mul(o.add(o.mul(M, o.mul(mu, mu)), o.mul(Minv, o.mul(inv, inv))), o.k(0.25)));
+  } else {
+    W = o.mul(o.add(o.eye, Minv), o.k(0.5));
+    next = o.add(o.eyeTimes(o.k(0.5)), o.mul(o.add(M, Minv), o.k(0.25)));
+  }
+  return { M: next, Y: o.matmul(Y, W), Z: Z === undefined ? W : o.matmul(Z, W) };
+}
+
+/**
+ * x where finite, else 0: a layer that has broken down (NaN/Inf) must not stop or prolong the
+ * Loop for the other layers of its group (x ≤ 1e30 is false for NaN and +Inf; a distance is ≥ 0).
+ */
+function finiteOrZero(o: Ops, x: string): string {
+  return o.op('Where', [o.op('LessOrEqual', [x, o.k(1e30)]), x, o.k(0)]);
+}
+
+/**
+ * Runs `body` on the carried tensors inside a Loop of at most `maxTrips` trips that goes on while
+ * the largest finite `measure` (‖M − I‖_F/√d of the state the body produced) of the group exceeds
+ * stopAt; `measureInitial` decides whether it starts at all. Returns the final state and the trip
+ * count (int64 scalar).
+ */
+function emitLoop(
+  o: Ops,
+  state: Record<string, string>,
+  shapes: Record<string, (number | string)[]>,
+  measureInitial: string,
+  body: (bo: Ops, s: Record<string, string>) => { next: Record<string, string>; measure: string },
+  maxTrips: number,
+  stopAt: number,
+): { state: Record<string, string>; trips: string } {
+  const keys = Object.keys(state);
+  const prefix = `${o.prefix}/loop`;
+  const bb = new GraphBuilder(`${prefix}/body`, 17);
+  const bo = new Ops(bb, prefix, o.batched, o.outer);
+  bb.input(`${prefix}/iter`, 'int64', []);
+  bb.input(`${prefix}/cond_in`, 'bool', []);
+  const count = bb.input(`${prefix}/count_in`, 'int64', []);
+  const inner: Record<string, string> = {};
+  for (const key of keys) inner[key] = bb.input(`${prefix}/${key}_in`, 'float32', shapes[key]!);
+  const { next, measure } = body(bo, inner);
+  const cond = bo.op('Greater', [bo.op('ReduceMax', [finiteOrZero(bo, measure)], { keepdims: 0 }), o.k(stopAt)]);
+  const countOut = bo.op('Add', [count, o.outer.one64]);
+  bb.output(bb.op('Identity', [cond], {}, { name: `${prefix}/cond_out` }), 'bool', []);
+  bb.output(bb.op('Identity', [countOut], {}, { name: `${prefix}/count_out` }), 'int64', []);
+  for (const key of keys) bb.output(bb.op('Identity', [next[key]!], {}, { name: `${prefix}/${key}_out` }), 'float32', shapes[key]!);
+
+  const initialCond = o.op('Greater', [o.op('ReduceMax', [finiteOrZero(o, measureInitial)], { keepdims: 0 }), o.k(stopAt)]);
+  const maxTripCount = o.b.init(`${o.prefix}/max_trips`, int64Tensor([], [maxTrips]));
+  const zero = o.b.init(`${o.prefix}/count0`, int64Tensor([], [0]));
+  const outs = o.b.opN('Loop', [maxTripCount, initialCond, zero, ...keys.map((key) => state[key]!)], 1 + keys.length,
+    { body: { name: 'body', type: AttrType.GRAPH, g: graphToProto(bb.graph) } }, { name: `${o.prefix}/Loop` });
+  const final: Record<string, string> = {};
+  keys.forEach((key, i) => (final[key] = outs[i + 1]!));
+  return { state: final, trips: outs[0]! };
 }
 
 /** One group of equal-dimension layers: stacked to [B, d, d] when B > 1, kept 2-D otherwise. */
@@ -118,127 +284,129 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
     if (!name) consts.set(v, (name = b.init(`${tag}/const`, float32Tensor([], [v]))));
     return name;
   };
-  const op = (type: string, inputs: string[], attrs: Record<string, number | number[]> = {}) => b.op(type, inputs, attrs, { name: `${tag}/${type}` });
-  const mul = (x: string, y: string) => op('Mul', [x, y]);
-  const add = (x: string, y: string) => op('Add', [x, y]);
-  const sub = (x: string, y: string) => op('Sub', [x, y]);
-  const div = (x: string, y: string) => op('Div', [x, y]);
-  const sqrt = (x: string) => op('Sqrt', [x]);
-  const matmul = (x: string, y: string) => op('MatMul', [x, y]);
-  const transpose = (x: string) => op('Transpose', [x], { perm: batched ? [0, 2, 1] : [1, 0] });
-  const symmetrize = (x: string) => mul(add(x, transpose(x)), k(0.5));
-  /** ‖x‖²_F per matrix, shaped [B, 1, 1] (or [1, 1]). */
-  const sumSq = (x: string) => op('ReduceSumSquare', [x], { axes: [-2, -1], keepdims: 1 });
-  const axes0 = b.init(`${tag}/axes0`, int64Tensor([1], [0]));
-  const stack = (names: string[]) => (batched ? op('Concat', names.map((n) => op('Unsqueeze', [n, axes0])), { axis: 0 }) : names[0]!);
   const eyeData = new Float32Array(d * d);
   for (let i = 0; i < d; i++) eyeData[i * d + i] = 1;
-  const eye = b.init(`${tag}/eye`, float32Tensor([d, d], eyeData));
-  /** s·I for a per-matrix scalar s [B, 1, 1]. */
-  const eyeTimes = (s: string) => mul(eye, s);
-  /** ‖x − I‖_F/√d per matrix, shaped [B, 1, 1]. */
-  const distToI = (x: string) => mul(sqrt(sumSq(sub(x, eye))), k(1 / Math.sqrt(d)));
+  let one64: string | undefined;
+  const outer: Outer = {
+    k,
+    eye: b.init(`${tag}/eye`, float32Tensor([d, d], eyeData)),
+    invSqrtD: k(1 / Math.sqrt(d)),
+    get one64() {
+      return (one64 ??= b.init(`${tag}/one64`, int64Tensor([], [1])));
+    },
+  };
+  const o = new Ops(b, tag, batched, outer);
+  const axes0 = batched ? b.init(`${tag}/axes0`, int64Tensor([1], [0])) : '';
+  const stack = (names: string[]) => (batched ? o.op('Concat', names.map((n) => o.op('Unsqueeze', [n, axes0])), { axis: 0 }) : names[0]!);
+  const matShape = batched ? [layers.length, d, d] : [d, d];
+  const scalarShape = batched ? [layers.length, 1, 1] : [1, 1];
+  const alphaMax = opts.alphaMax ?? 2.95;
 
   const F = stack(layers.map(rootNames.F));
   let X = F;
   let P0: string | undefined;
   if (opts.warmStart) {
     P0 = stack(layers.map(rootNames.P0));
-    X = symmetrize(matmul(matmul(P0, F), transpose(P0)));
+    X = o.symmetrize(o.matmul(o.matmul(P0, F), o.transpose(P0)));
   }
 
-  // Spectral moments of X: μ = tr X/d, Σ(λ−μ)² = ‖X‖²_F − dμ², and for NS Σ(λ−μ)⁴ = ‖(X − μI)²‖²_F
-  // from X² (which the first NS step needs anyway).
-  const tr = op('ReduceSum', [mul(X, eye), b.init(`${tag}/axes_last2`, int64Tensor([2], [-2, -1]))], { keepdims: 1 });
-  const mu = mul(tr, k(1 / d));
-  const spread2 = mul(sqrt(op('Relu', [sub(mul(sumSq(X), k(1 / d)), mul(mu, mu))])), k(Math.sqrt(d - 1))); // σ√(d−1)
-  const X2 = opts.method === 'ns' ? matmul(X, X) : undefined;
-  const spread4 = X2 ? sqrt(sqrt(sumSq(add(sub(X2, mul(X, mul(mu, k(2)))), eyeTimes(mul(mu, mu)))))) : undefined; // (Σ(λ−μ)⁴)^{1/4}
+  // Spectral moments of X: μ = tr X/d, σ√(d−1) from ‖X‖²_F, and for NS (Σ(λ−μ)⁴)^{1/4} from X².
+  const tr = o.op('ReduceSum', [o.mul(X, o.eye), b.init(`${tag}/axes_last2`, int64Tensor([2], [-2, -1]))], { keepdims: 1 });
+  const mu = o.mul(tr, k(1 / d));
+  const spread2 = o.mul(o.sqrt(o.op('Relu', [o.sub(o.mul(o.sumSq(X), k(1 / d)), o.mul(mu, mu))])), k(Math.sqrt(d - 1)));
+  const X2 = opts.method === 'ns' ? o.matmul(X, X) : undefined;
+  const spread = X2 ? o.op('Min', [spread2, o.sqrt(o.sqrt(o.sumSq(o.add(o.sub(X2, o.mul(X, o.mul(mu, k(2)))), o.eyeTimes(o.mul(mu, mu))))))]) : spread2;
   const scale = opts.scale ?? 'bound';
-  const c = scale === 'trace' ? tr
-    : scale === 'frobenius' ? sqrt(sumSq(X))
-    : spread4 ? add(mu, op('Min', [spread2, spread4]))
-    : add(mu, spread2);
-  const sqrtC = sqrt(c);
-  const A = div(X, c);
+  const c = scale === 'trace' ? tr : scale === 'frobenius' ? o.sqrt(o.sumSq(X)) : o.add(mu, spread);
+  const sqrtC = o.sqrt(c);
+  const A = o.div(X, c);
 
   const traceRows: string[] = [];
   let Z: string;
-  let Y: string | undefined;
+  let Y: string;
+  let steps: string; // int64 scalar: steps taken
   if (opts.method === 'ns') {
-    const A2 = div(X2!, mul(c, c));
-    // Lower end l of an interval [l, 1] holding the spectrum of M_k = Z_k·Y_k, when known.
+    // Lower end l of an interval [l, 1] holding the spectrum of M_k, when one is known.
     let l: string | undefined;
     if (opts.scaledNs !== false && (opts.warmStart || opts.dampingRel !== undefined)) {
-      let low = div(sub(mu, op('Min', [spread2, spread4!])), c);
+      let low = o.div(o.sub(mu, spread), c);
       if (opts.dampingRel !== undefined && !opts.warmStart) {
-        const f = opts.dampingRel / (1 + d * opts.dampingRel);
-        low = op('Max', [low, div(mul(tr, k(f)), c)]);
+        low = o.op('Max', [low, o.div(o.mul(tr, k(opts.dampingRel / (1 + d * opts.dampingRel))), c)]);
       }
       // Nothing known (bound ≤ 0): l = 1 gives α = 1, the plain step.
-      l = op('Where', [op('Greater', [low, k(0)]), op('Min', [low, k(1)]), k(1)]);
+      l = o.op('Where', [o.op('Greater', [low, k(0)]), o.op('Min', [low, k(1)]), k(1)]);
     }
-    /** T̃ = s1·I − s2·M for the next step; advances l. */
-    const coefficients = (): [string, string] => {
-      if (!l) return [k(1.5), k(0.5)];
-      // α = 3/(1 + √l + l) balances g(αl) = g(α), g(x) = x(3 − x)²/4; capped below 3.
-      const alpha = op('Min', [div(k(3), add(add(k(1), sqrt(l)), l)), k(opts.alphaMax ?? 2.95)]);
-      const g = (x: string) => mul(mul(x, k(0.25)), op('Pow', [sub(k(3), x), k(2)]));
-      l = op('Min', [g(mul(alpha, l)), g(alpha)]);
-      const sa = sqrt(alpha);
-      return [mul(sa, k(1.5)), mul(mul(alpha, sa), k(0.5))];
+    // Step 1 from Z₀ = I: T₀ = s1·I − s2·A, Y₁ = A·T₀ = s1·A − s2·A², Z₁ = T₀: no MatMul.
+    if (opts.trace) traceRows.push(o.distToI(A));
+    const first = nsCoefficients(o, l, alphaMax);
+    let state: NsState = {
+      Y: o.sub(o.mul(A, first.s1), o.mul(o.div(X2!, o.mul(c, c)), first.s2)),
+      Z: o.sub(o.eyeTimes(first.s1), o.mul(A, first.s2)),
+      l: first.l,
     };
-    // k = 0: Z₀ = I, so T̃₀ = s1·I − s2·A, Y₁ = A·T̃₀ = s1·A − s2·A², Z₁ = T̃₀: no MatMul.
-    if (opts.trace) traceRows.push(distToI(A));
-    let [s1, s2] = coefficients();
-    Y = sub(mul(A, s1), mul(A2, s2));
-    Z = sub(eyeTimes(s1), mul(A, s2));
-    for (let it = 1; it < opts.iterations; it++) {
-      const M = matmul(Z, Y);
-      if (opts.trace) traceRows.push(distToI(M));
-      [s1, s2] = coefficients();
-      const T = sub(eyeTimes(s1), mul(M, s2));
-      Y = matmul(Y, T);
-      Z = matmul(T, Z);
-    }
-    if (opts.trace) traceRows.push(distToI(matmul(Z, Y)));
-  } else {
-    let M = A;
-    let Zc: string | undefined; // undefined = I
-    for (let it = 0; it < opts.iterations; it++) {
-      if (opts.trace) traceRows.push(distToI(M));
-      const Minv = b.op('Inverse', [M], {}, { domain: MS_DOMAIN, name: `${tag}/Inverse` });
-      let W: string;
-      if (opts.scaled ?? true) {
-        // μ = (‖M⁻¹‖_F/‖M‖_F)^{1/4} = (‖M⁻¹‖²/‖M‖²)^{1/8}; [B, 1, 1].
-        const muK = op('Pow', [div(sumSq(Minv), sumSq(M)), k(0.125)]);
-        const inv = op('Reciprocal', [muK]);
-        W = mul(add(eyeTimes(muK), mul(Minv, inv)), k(0.5));
-        M = add(eyeTimes(k(0.5)), mul(add(mul(M, mul(muK, muK)), mul(Minv, mul(inv, inv))), k(0.25)));
-      } else {
-        W = mul(add(eye, Minv), k(0.5));
-        M = add(eyeTimes(k(0.5)), mul(add(M, Minv), k(0.25)));
+    if (opts.stopAt === undefined) {
+      for (let it = 1; it < opts.iterations; it++) {
+        const M = o.matmul(state.Z, state.Y);
+        if (opts.trace) traceRows.push(o.distToI(M));
+        state = nsStep(o, state, M, alphaMax);
       }
-      Zc = Zc === undefined ? W : matmul(Zc, W);
+      if (opts.trace) traceRows.push(o.distToI(o.matmul(state.Z, state.Y)));
+      steps = b.init(`${tag}/steps`, int64Tensor([], [opts.iterations]));
+    } else {
+      // Carry M_k = Z_k·Y_k so the stop test sees the state the step produced.
+      const carried: Record<string, string> = { Y: state.Y, Z: state.Z, M: o.matmul(state.Z, state.Y) };
+      const shapes: Record<string, (number | string)[]> = { Y: matShape, Z: matShape, M: matShape };
+      if (state.l) [carried.l, shapes.l] = [state.l, scalarShape];
+      const loop = emitLoop(o, carried, shapes, o.distToI(carried.M!), (bo, s) => {
+        const n = nsStep(bo, { Y: s.Y!, Z: s.Z!, l: s.l }, s.M!, alphaMax);
+        const M = bo.matmul(n.Z, n.Y);
+        const next: Record<string, string> = { Y: n.Y, Z: n.Z, M };
+        if (n.l) next.l = n.l;
+        return { next, measure: bo.distToI(M) };
+      }, opts.iterations - 1, opts.stopAt);
+      state = { Y: loop.state.Y!, Z: loop.state.Z! };
+      steps = o.op('Add', [loop.trips, outer.one64]);
     }
-    if (opts.trace) traceRows.push(distToI(M));
-    Z = Zc!;
+    Y = state.Y;
+    Z = state.Z;
+  } else {
+    const scaled = opts.scaled ?? true;
+    if (opts.trace) traceRows.push(o.distToI(A));
+    let state = dbStep(o, A, A, undefined, scaled);
+    if (opts.stopAt === undefined) {
+      for (let it = 1; it < opts.iterations; it++) {
+        if (opts.trace) traceRows.push(o.distToI(state.M));
+        state = dbStep(o, state.M, state.Y, state.Z, scaled);
+      }
+      if (opts.trace) traceRows.push(o.distToI(state.M));
+      steps = b.init(`${tag}/steps`, int64Tensor([], [opts.iterations]));
+    } else {
+      const loop = emitLoop(o, { M: state.M, Y: state.Y, Z: state.Z }, { M: matShape, Y: matShape, Z: matShape }, o.distToI(state.M), (bo, s) => {
+        const n = dbStep(bo, s.M!, s.Y!, s.Z!, scaled);
+        return { next: { M: n.M, Y: n.Y, Z: n.Z }, measure: bo.distToI(n.M) };
+      }, opts.iterations - 1, opts.stopAt);
+      state = { M: loop.state.M!, Y: loop.state.Y!, Z: loop.state.Z! };
+      steps = o.op('Add', [loop.trips, outer.one64]);
+    }
+    Y = state.Y;
+    Z = state.Z;
   }
 
-  // X^{-1/2} = Z/√c.
-  const Xinvsqrt = div(Z, sqrtC);
+  // X^{-1/2} = Z/√c, X^{1/2} = √c·Y.
+  const Xinvsqrt = o.div(Z, sqrtC);
+  const Xsqrt = o.mul(Y, sqrtC);
   let P: string;
   let S: string;
   if (!opts.warmStart) {
-    P = symmetrize(Xinvsqrt);
-    S = symmetrize(Y ? mul(Y, sqrtC) : matmul(F, P));
+    P = o.symmetrize(Xinvsqrt);
+    S = o.symmetrize(Xsqrt);
   } else {
-    P = matmul(Xinvsqrt, P0!);
-    S = matmul(F, transpose(P));
+    P = o.matmul(Xinvsqrt, P0!);
+    S = opts.warmStart === true ? o.matmul(stack(layers.map(rootNames.S0)), Xsqrt) : o.matmul(F, o.transpose(P));
   }
-  const residual = op('Reshape', [distToI(matmul(S, P)), b.init(`${tag}/shape_b`, int64Tensor([1], [-1]))]); // [B]
+  const residual = o.op('Reshape', [o.distToI(o.matmul(S, P)), b.init(`${tag}/shape_b`, int64Tensor([1], [-1]))]); // [B]
   const traceMat = opts.trace
-    ? op('Concat', traceRows.map((r) => op('Reshape', [r, b.init(`${tag}/shape_b1`, int64Tensor([2], [-1, 1]))])), { axis: 1 })
+    ? o.op('Concat', traceRows.map((r) => o.op('Reshape', [r, b.init(`${tag}/shape_b1`, int64Tensor([2], [-1, 1]))])), { axis: 1 })
     : undefined;
 
   layers.forEach((layer, j) => {
@@ -248,6 +416,7 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
     pick(P, rootNames.P(layer));
     pick(S, rootNames.S(layer));
     b.op('Gather', [residual, idx], { axis: 0 }, { output: rootNames.residual(layer) });
+    b.op('Identity', [steps], {}, { output: rootNames.iterations(layer) });
     if (traceMat) b.op('Gather', [traceMat, idx], { axis: 0 }, { output: rootNames.trace(layer) });
   });
 }
