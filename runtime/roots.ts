@@ -208,7 +208,7 @@ export class RootRefresher {
       : this.options.warmIterations ?? DEFAULT_ITERATIONS[method].warm;
     // A warm start's residual S0·(Y·Z)·P0 − I amplifies ‖Y·Z − I‖ by up to √cond(F): stop later.
     const tolerance = this.options.tolerance ?? 1e-3;
-    const stopAt = this.options.stopAt === false ? undefined : this.options.stopAt ?? (start === 'cold' ? tolerance * 10 : tolerance * 10);
+    const stopAt = this.options.stopAt === false ? undefined : this.options.stopAt ?? (start === 'cold' ? tolerance / 10 : tolerance / 100);
     const warmStart = start === 'cold' ? false : start === 'warm' ? true : 'P';
     return buildRootGraph([...this.dims], { method, iterations, warmStart, scale, dampingRel, scaledNs, stopAt });
   }
