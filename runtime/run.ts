@@ -14,6 +14,7 @@ import { SngdError } from '../src/errors.js';
 import type { Model } from '../src/ir/graph.js';
 import type { Tensor } from '../src/onnx/tensor.js';
 import { compileModel, type Manifest } from '../passes/compile.js';
+import { cleanup } from '../passes/cleanup.js';
 import { fold } from '../passes/fold.js';
 import { readLayerRecords, type LayerRecord } from '../passes/reconstruct/record.js';
 import { L2_INPUT, type GraphContract } from '../passes/training/index.js';
@@ -88,6 +89,8 @@ export class TrainingRun {
     readonly trainContract: GraphContract,
     readonly evalContract: GraphContract,
     private readonly trainSession: Session,
+    /** The training graph without its Fisher statistics, for steps that fold none (statEvery > 1). */
+    private readonly plainStepSession: Session | undefined,
     private readonly evalSession: Session,
     private readonly refresher: RootRefresher | undefined,
     private readonly remapSession: Session | undefined,
@@ -96,7 +99,9 @@ export class TrainingRun {
     for (const i of trainContract.inputs) if (i.init) this.tensors.set(i.name, cloneTensor(rebuilt.graph.initializers.get(i.init)!.tensor));
     this.params = trainContract.inputs.filter((i) => i.role === 'param').map((i) => ({ name: i.name, rank: this.tensors.get(i.name)!.dims.length }));
     const records = readLayerRecords(rebuilt);
-    this.layers = records.map((rec) => ({ rec, ema: new FisherEma(rec.fisherDim, config.sngd.emaDecay, config.sngd.emaInit), damping: 1 }));
+    // With statistics every k steps, each update stands for k steps: decay β^k keeps the EMA's time constant in steps.
+    const decay = config.sngd.emaDecay ** config.sngd.statEvery;
+    this.layers = records.map((rec) => ({ rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1 }));
     for (const r of records) this.sValues.set(r.params.S, cloneTensor(rebuilt.graph.initializers.get(r.params.S)!.tensor));
     const optConfig = { ...defaultOptimizerConfig(config.optimizer), ...(config.momentum !== undefined ? { momentum: config.momentum } : {}), ...(config.weightDecay !== undefined ? { weightDecay: config.weightDecay } : {}) };
     this.optimizer = new Optimizer(optConfig);
@@ -110,13 +115,16 @@ export class TrainingRun {
     const records = readLayerRecords(rebuilt);
     const opts = config.sessionOptions;
     const trainSession = await createSession(compiled.train!, opts, 'training graph');
+    // Statistics only every k steps (SNGD.md §8: as good): the other steps run a graph without them,
+    // skipping x̃ᵀx̃ (d̃²·rows multiply-adds per layer) and its d̃×d̃ output copy.
+    const plainStep = fisher && records.length && config.sngd.statEvery > 1 ? await createSession(withoutStatistics(compiled.train!, manifest.train!), opts, 'training graph (no statistics)') : undefined;
     const evalSession = await createSession(compiled.eval!, opts, 'evaluation graph');
     // Damping guarantees λ_min(F_λ) ≥ ε_rel·tr/(1+d·ε_rel): the scaled Newton–Schulz steps use it.
     const refresher = fisher && records.length
       ? new RootRefresher(records.map((r) => r.fisherDim), { method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel, sessionOptions: opts })
       : undefined;
     const remap = fisher && records.length ? await createSession(buildRemapGraph(records.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
-    return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, evalSession, refresher, remap);
+    return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap);
   }
 
   /** The single data input's name (the trainer feeds one). */
@@ -130,7 +138,8 @@ export class TrainingRun {
   async step(data: Record<string, Tensor>, lr: number, l2: number): Promise<StepResult> {
     const feeds: Record<string, Tensor> = { ...data, [L2_INPUT]: scalar(l2) };
     for (const [k, v] of this.tensors) feeds[k] = v;
-    const out = await this.trainSession.run(feeds);
+    const wantStats = this.fisher && this.stepCount % this.config.sngd.statEvery === 0;
+    const out = await (wantStats || !this.plainStepSession ? this.trainSession : this.plainStepSession).run(feeds);
     const loss = Number((out[outputOf(this.trainContract, 'loss')]!.data as Float32Array)[0]);
     const grads = new Map(this.params.map((p) => [p.name, out[outputOf(this.trainContract, 'grad', p.name)]!.data as Float32Array]));
     this.stepCount++;
@@ -144,7 +153,7 @@ export class TrainingRun {
     }
     this.lastGood = this.snapshotParams();
     for (const s of this.trainContract.outputs.filter((o) => o.role === 'state')) this.tensors.set(s.of!, cloneTensor(out[s.name]!));
-    if (this.fisher && (this.stepCount - 1) % this.config.sngd.statEvery === 0) {
+    if (wantStats) {
       for (const l of this.layers) l.ema.update(out[outputOf(this.trainContract, 'stat', l.rec.params.P)]!.data as Float32Array);
     }
     const params = new Map(this.params.map((p) => [p.name, this.tensors.get(p.name)!.data as Float32Array]));
@@ -289,6 +298,7 @@ export class TrainingRun {
 
   async release(): Promise<void> {
     await this.trainSession.release();
+    await this.plainStepSession?.release();
     await this.evalSession.release();
     await this.refresher?.release();
     await this.remapSession?.release();
@@ -297,6 +307,13 @@ export class TrainingRun {
   private snapshotParams(): Map<string, Float32Array> {
     return new Map(this.params.map((p) => [p.name, (this.tensors.get(p.name)!.data as Float32Array).slice()]));
   }
+}
+
+/** The training graph with its statistic outputs (and what only they need) removed. */
+function withoutStatistics(train: Model, contract: GraphContract): Model {
+  const g = train.graph;
+  const stats = new Set(contract.outputs.filter((o) => o.role === 'stat').map((o) => o.name));
+  return { ...train, graph: cleanup({ ...g, outputs: g.outputs.filter((o) => !stats.has(o.name)) }) };
 }
 
 export function outputOf(contract: GraphContract, role: string, of?: string): string {
