@@ -96,13 +96,20 @@ export class TrainingRun {
     private readonly remapSession: Session | undefined,
   ) {
     this.fisher = config.optimizer === 'sngd';
-    for (const i of trainContract.inputs) if (i.init) this.tensors.set(i.name, cloneTensor(rebuilt.graph.initializers.get(i.init)!.tensor));
+    // The run's state is the rebuilt model's own initializers, copied once and updated in place
+    // (never replaced), so every tensor is held once and the rebuilt model always shows the state.
+    const own = (name: string): Tensor => {
+      const t = cloneTensor(rebuilt.graph.initializers.get(name)!.tensor);
+      rebuilt.graph.initializers.set(name, { tensor: t });
+      return t;
+    };
+    for (const i of trainContract.inputs) if (i.init) this.tensors.set(i.name, own(i.init));
     this.params = trainContract.inputs.filter((i) => i.role === 'param').map((i) => ({ name: i.name, rank: this.tensors.get(i.name)!.dims.length }));
     const records = readLayerRecords(rebuilt);
     // With statistics every k steps, each update stands for k steps: decay β^k keeps the EMA's time constant in steps.
     const decay = config.sngd.emaDecay ** config.sngd.statEvery;
     this.layers = records.map((rec) => ({ rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1 }));
-    for (const r of records) this.sValues.set(r.params.S, cloneTensor(rebuilt.graph.initializers.get(r.params.S)!.tensor));
+    for (const r of records) this.sValues.set(r.params.S, own(r.params.S));
     const optConfig = { ...defaultOptimizerConfig(config.optimizer), ...(config.momentum !== undefined ? { momentum: config.momentum } : {}), ...(config.weightDecay !== undefined ? { weightDecay: config.weightDecay } : {}) };
     this.optimizer = new Optimizer(optConfig);
     this.lastGood = this.snapshotParams();
@@ -145,14 +152,14 @@ export class TrainingRun {
     this.stepCount++;
     if (!Number.isFinite(loss) || [...grads.values()].some((g) => !allFinite(g))) {
       // Back to the parameters that last gave a finite step; drop momentum; damp harder.
-      for (const [k, v] of this.lastGood) this.tensors.get(k)!.data = v.slice();
+      for (const [k, v] of this.lastGood) assign(this.tensors, k, v);
       this.optimizer.buffers.clear();
       for (const l of this.layers) l.damping *= 10;
       this.config.log?.(`step ${this.stepCount}: non-finite ${Number.isFinite(loss) ? 'gradient' : `loss (${loss})`}; restored the last good parameters and raised damping ×10`);
       return { loss, ok: false, correct: 0 };
     }
     this.lastGood = this.snapshotParams();
-    for (const s of this.trainContract.outputs.filter((o) => o.role === 'state')) this.tensors.set(s.of!, cloneTensor(out[s.name]!));
+    for (const s of this.trainContract.outputs.filter((o) => o.role === 'state')) assign(this.tensors, s.of!, out[s.name]!.data as Float32Array);
     if (wantStats) {
       for (const l of this.layers) l.ema.update(out[outputOf(this.trainContract, 'stat', l.rec.params.P)]!.data as Float32Array);
     }
@@ -205,10 +212,9 @@ export class TrainingRun {
     this.layers.forEach((l, i) => {
       const r = roots[i];
       if (!r) return;
-      const d = l.rec.fisherDim;
-      this.tensors.set(l.rec.params.W, cloneTensor(out[`out/${i}`]!));
-      this.tensors.set(l.rec.params.P, { dtype: 'float32', dims: [d, d], data: r.P.slice() });
-      this.sValues.set(l.rec.params.S, { dtype: 'float32', dims: [d, d], data: r.S.slice() });
+      assign(this.tensors, l.rec.params.W, out[`out/${i}`]!.data as Float32Array);
+      assign(this.tensors, l.rec.params.P, r.P);
+      assign(this.sValues, l.rec.params.S, r.S);
       const b = this.optimizer.buffers.get(l.rec.params.W);
       if (remappedMomentum && b?.v) b.v = Float32Array.from(remappedMomentum[`out/${i}`]!.data as Float32Array);
     });
@@ -235,8 +241,8 @@ export class TrainingRun {
 
   /** The trained model: folded to the input model's architecture (SNGD) or the plain graph (baselines). */
   exportModel(): Model {
-    const inits = new Map(this.rebuilt.graph.initializers);
-    for (const [k, v] of [...this.tensors, ...this.sValues]) if (inits.has(k)) inits.set(k, { tensor: v });
+    // The rebuilt model's initializers are the run's state (see the constructor): copy for export.
+    const inits = new Map([...this.rebuilt.graph.initializers].map(([k, v]) => [k, { tensor: cloneTensor(v.tensor) }]));
     const trained: Model = { ...this.rebuilt, graph: { ...this.rebuilt.graph, initializers: inits } };
     return this.fisher ? fold(trained) : trained;
   }
@@ -271,7 +277,7 @@ export class TrainingRun {
         if (!(saved instanceof Float32Array) || saved.length !== (v.data as Float32Array).length) {
           throw new SngdError(`checkpoint does not match this model: tensor '${k}' is missing or has another size; train into a new --out folder or drop --resume`);
         }
-        map.set(k, { dtype: v.dtype, dims: meta.dims[k] ?? v.dims, data: saved.slice() });
+        assign(map, k, saved);
       }
     }
     for (const l of this.layers) {
@@ -339,6 +345,12 @@ function countCorrect(out: Record<string, Tensor>, contract: GraphContract, labe
 
 function scalar(v: number): Tensor {
   return { dtype: 'float32', dims: [], data: Float32Array.of(v) };
+}
+
+/** Overwrites a state tensor's values in place (same object, same length). */
+function assign(map: Map<string, Tensor>, name: string, data: ArrayLike<number>): void {
+  const t = map.get(name)!;
+  (t.data as Float32Array).set(data);
 }
 
 export function cloneTensor(t: Tensor): Tensor {
