@@ -166,3 +166,15 @@ describe('training graph', () => {
     for (let i = 0; i < d * d; i++) expect(stat[i]).toBeCloseTo(acc[i]! / rows, 5);
   });
 });
+
+describe('training graph errors', () => {
+  it('an op without a gradient rule on the path names the op, the node and the path', () => {
+    const b = new GraphBuilder('no-rule');
+    const x = b.input('x', 'float32', ['N', 4]);
+    const h = b.op('Gemm', [x, b.init('w', float32Tensor([3, 4], new Rng(1).floats(12))), b.init('c', float32Tensor([3], [0, 0, 0]))], { transB: 1 }, { name: 'fc' });
+    const y = b.op('Hardmax', [h], { axis: 1 }, { name: 'oddball', output: 'y' });
+    b.output(y, 'float32');
+    const { model: rebuilt } = compileModel(b.build(), {});
+    expect(() => buildTrainingGraphs(rebuilt, { loss: 'mse' })).toThrow(/no gradient rule for Hardmax at node 'oddball' on the path loss ← \[oddball\] ← fc ← .*sngd\/fc\/W/);
+  });
+});
