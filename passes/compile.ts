@@ -60,6 +60,8 @@ export interface CompileOptions extends ReconstructOptions {
   l2?: boolean;
   /** false: no Fisher layers (the graphs first-order baselines train). Default true. */
   fisher?: boolean;
+  /** Sizes for symbolic dims of the training graph (e.g. a recurrent model's sequence length). */
+  dims?: Record<string, number>;
 }
 
 export function compileModel(model: Model, options: CompileOptions = {}): CompileResult {
@@ -78,7 +80,7 @@ export function compileModel(model: Model, options: CompileOptions = {}): Compil
     skipped: result.skipped,
   };
   if (!options.loss) return { model: rebuilt, manifest };
-  const graphs = buildTrainingGraphs(rebuilt, { loss: options.loss, output: options.output, l2: options.l2 });
+  const graphs = buildTrainingGraphs(rebuilt, { loss: options.loss, output: options.output, l2: options.l2, dims: options.dims });
   manifest.train = { file: `${stem}.train.onnx`, loss: options.loss, output: options.output ?? rebuilt.graph.outputs[0]!.name, ...graphs.trainContract };
   manifest.eval = { file: `${stem}.eval.onnx`, ...graphs.evalContract };
   return { model: rebuilt, manifest, train: graphs.train, eval: graphs.eval };

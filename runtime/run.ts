@@ -53,6 +53,8 @@ export interface RunConfig {
   batchSize: number;
   sessionOptions: SessionOptions;
   source: string;
+  /** Sizes for symbolic dims other than the batch (the trainer binds them from the data). */
+  dims?: Record<string, number>;
   log?: (message: string) => void;
 }
 
@@ -117,7 +119,7 @@ export class TrainingRun {
 
   static async create(model: Model, config: RunConfig): Promise<TrainingRun> {
     const fisher = config.optimizer === 'sngd';
-    const compiled = compileModel(model, { loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model' });
+    const compiled = compileModel(model, { loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model', dims: config.dims });
     const { model: rebuilt, manifest } = compiled;
     const records = readLayerRecords(rebuilt);
     const opts = config.sessionOptions;

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SngdError } from '../src/errors.js';
-import type { Model } from '../src/ir/graph.js';
+import { dataInputs, type Model, type ValueInfo } from '../src/ir/graph.js';
 import { Rng } from '../src/numerics/random.js';
 import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
@@ -85,12 +85,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const split = loadData(opts.data, opts.validation);
   const model = loadModel(opts.model);
   checkLabels(split.train, opts.loss, model, opts.model);
+  const input = soleDataInput(model, opts.model);
+  const sampleShape = inputShapeFor(split.train, input.shape, input.name);
   const run = await TrainingRun.create(model, {
     optimizer: opts.optimizer, momentum: opts.momentum, weightDecay: opts.weightDecay, sngd: opts.sngd, loss: opts.loss, output: opts.output,
     side: opts.side, batchSize: opts.batchSize, sessionOptions: device.sessionOptions, source: opts.model, log,
+    dims: boundDims(input.shape, sampleShape),
   });
   const dataInput = run.dataInput();
-  const sampleShape = inputShapeFor(split.train, run.rebuilt.graph.inputs.find((v) => v.name === dataInput)?.shape, dataInput);
 
   fs.mkdirSync(opts.out, { recursive: true });
   const stepsPerEpoch = Math.ceil(split.train.count / opts.batchSize);
@@ -175,6 +177,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     metrics.close();
     await run.release();
   }
+}
+
+function soleDataInput(model: Model, file: string): ValueInfo {
+  const inputs = dataInputs(model.graph);
+  if (inputs.length !== 1) throw new SngdError(`${file}: sngd train feeds models with exactly one data input; this one has ${inputs.length}`);
+  return inputs[0]!;
+}
+
+/** The data's sizes for the input's symbolic dims after the batch axis (e.g. a sequence length). */
+function boundDims(shape: ValueInfo['shape'], sample: number[]): Record<string, number> {
+  const dims: Record<string, number> = {};
+  (shape ?? []).slice(1).forEach((d, i) => {
+    if (typeof d === 'string' && d !== '?' && sample[i] !== undefined) dims[d] = sample[i]!;
+  });
+  return dims;
 }
 
 function checkLabels(d: Dataset, loss: LossKind, model: Model, file: string): void {

@@ -20,6 +20,7 @@ import { dtypeCode, int64Tensor } from '../../src/onnx/tensor.js';
 import { analyzeShapes } from '../../src/shape/index.js';
 import { differentiate } from '../autodiff/index.js';
 import { cleanup } from '../cleanup.js';
+import { decomposeRecurrent } from '../recurrent/decompose.js';
 import { LAYERS_METADATA_KEY, readLayerRecords, type LayerRecord } from '../reconstruct/record.js';
 import { emitLoss, type LossKind } from './losses.js';
 import { emitStatistic } from './statistics.js';
@@ -41,6 +42,8 @@ export interface TrainingOptions {
    * `hyper/l2`. For a rebuilt layer W is the original weight, W = (W̃'·P)[:, :d].
    */
   l2?: boolean;
+  /** Sizes for symbolic dims (a recurrent model's sequence length must be static to unroll). */
+  dims?: Record<string, number>;
 }
 
 export const L2_INPUT = 'hyper/l2';
@@ -99,7 +102,9 @@ export function trainableTensors(model: Model, records: LayerRecord[]): string[]
 }
 
 function buildGraph(model: Model, opts: TrainingOptions, outputName: string, params: string[], fisher: string[], records: LayerRecord[], mode: 'train' | 'eval'): { model: Model; contract: GraphContract } {
-  const m = cloneModel(model);
+  // Recurrent nodes train as unrolled primitive ops (passes/recurrent); evaluation keeps
+  // onnxruntime's own LSTM/GRU/RNN kernels. Parameter names are the same in both.
+  const m = mode === 'train' ? decomposeRecurrent(model, { dims: opts.dims }) : cloneModel(model);
   const g = m.graph;
   m.extra = { ...m.extra, metadataProps: (m.extra?.metadataProps ?? []).filter((p) => p.key !== LAYERS_METADATA_KEY) };
   const names = new NameAuthority(g);
