@@ -10,6 +10,10 @@ import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
 import { writeFileAtomic } from '../src/onnx/codec.js';
 import { parseIntOption, runCli, table } from './cli-common.js';
+import { estimateCosts } from '../passes/cost.js';
+import { readLayerRecords } from '../passes/reconstruct/record.js';
+import type { Model } from '../src/ir/graph.js';
+import { inferShapes } from '../src/shape/index.js';
 
 const program = new Command('sngd-compile')
   .description('Insert a local Fisher layer before every weighted layer of an ONNX model (SNGD reconstruction).')
@@ -19,13 +23,15 @@ const program = new Command('sngd-compile')
   .option('--batch-size <n>', 'batch size the per-layer cost model assumes', parseIntOption('--batch-size', 1), 32)
   .addOption(new Option('--loss <kind>', 'also write the training and evaluation graphs for this loss: softmax cross-entropy, mean squared error, binary cross-entropy with logits').choices(['ce', 'mse', 'bce']))
   .option('--output <name>', 'the model output the loss reads (default: the first)')
+  .option('--report', "print each layer's choice and the predicted per-step compute of SNGD relative to plain GD")
+  .option('--refresh-every <T>', 'refresh period the --report amortizes roots over', parseIntOption('--refresh-every', 1), 100)
   .option('--json', 'print the manifest as JSON instead of a table')
   .showHelpAfterError();
 
 await runCli('sngd-compile', () => {
   program.parse();
   const file = program.args[0]!;
-  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean }>();
+  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean; report?: boolean; refreshEvery: number }>();
   const stem = modelStem(file);
   const outName = `${stem}.sngd.onnx`;
   const model = loadModel(file);
@@ -51,5 +57,14 @@ await runCli('sngd-compile', () => {
     console.log('\nskipped:');
     console.log(table(['layer', 'op', 'reason'], manifest.skipped.map((s) => [s.name, s.op, s.reason])));
   }
+  if (opts.report) printReport(rebuilt, opts.batchSize, opts.refreshEvery);
   console.log(`\nwrote ${[...written, path.join(opts.outDir, 'manifest.json')].join(', ')}`);
 });
+
+function printReport(rebuilt: Model, batch: number, refreshEvery: number): void {
+  const report = estimateCosts(inferShapes(rebuilt).graph, readLayerRecords(rebuilt), batch, refreshEvery);
+  const m = (v: number) => (v / 1e6).toFixed(v < 1e7 ? 2 : 1);
+  console.log(`\ncost per training step at batch ${batch}, T = ${refreshEvery} (million multiply-adds; arithmetic only, see passes/cost.ts):`);
+  console.log(table(['layer', 'op', 'side', 'fisher dim', 'rows', 'plain GD', 'Fisher layer', 'statistic', 'refresh/T'], report.layers.map((l) => [l.name, l.op, l.side, l.fisherDim, l.rows, m(l.plain), m(l.fisher), m(l.statistic), m(l.refresh)])));
+  console.log(`predicted SNGD step: ${report.ratio.toFixed(2)}× the plain GD step's compute on these layers`);
+}
