@@ -28,6 +28,8 @@ export interface ManifestLayer {
   W: string;
   P: string;
   S: string;
+  /** Recurrent nodes: the input stream ('W', sees x_t) or recurrent stream ('R', sees h_{t−1}) and its direction. */
+  recurrent?: { node: string; stream: 'W' | 'R'; direction: 'forward' | 'reverse' };
 }
 
 export interface Manifest {
@@ -99,6 +101,7 @@ function manifestLayer(r: LayerRecord): ManifestLayer {
     W: r.params.W,
     P: r.params.P,
     S: r.params.S,
+    ...(r.recurrent ? { recurrent: { node: String(r.original[0]?.node.name ?? ''), stream: r.recurrent.stream, direction: r.recurrent.reverse ? 'reverse' as const : 'forward' as const } } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import { dtypeCode, type Tensor } from '../src/onnx/tensor.js';
 import { layerRules } from './reconstruct/layers.js';
 import { deserializeNode, isReconstructed, readLayerRecords, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
 import { toposort } from './toposort.js';
+import { foldRecurrent } from './reconstruct/recurrent.js';
 
 export function fold(model: Model): Model {
   const records = readLayerRecords(model);
@@ -17,12 +18,40 @@ export function fold(model: Model): Model {
   const out = cloneModel(model);
   const g = out.graph;
   const restored: { index: number; node: Node }[] = [];
+  // A recurrent node has one record per stream and direction: fold its W, R, B once, from all of them.
+  const recurrentGroups = new Map<string, LayerRecord[]>();
   for (const rec of records) {
-    const { weight, bias } = foldedTensors(out, rec);
+    if (!rec.recurrent) continue;
+    const key = originalKey(rec.original[0]);
+    recurrentGroups.set(key, [...(recurrentGroups.get(key) ?? []), rec]);
+  }
+  const recurrentTensors = new Map<string, Tensor>();
+  for (const group of recurrentGroups.values()) for (const [k, t] of foldRecurrent(model, group)) recurrentTensors.set(k, t);
+  const restoredNames = new Set<string>();
+  for (const rec of records) {
+    const folded = rec.recurrent ? undefined : foldedTensors(out, rec);
     const removeNodes = new Set([...rec.added.nodes, ...rec.original.map((o) => String(o.node.name))]);
     g.nodes = g.nodes.filter((n) => !removeNodes.has(n.name));
     for (const name of rec.added.initializers) g.initializers.delete(name);
-    for (const o of rec.original) restored.push({ index: o.index, node: nodeFromJson(o.node) });
+    for (const o of rec.original) {
+      // The records of one recurrent node share its original: restore it once.
+      const key = originalKey(o);
+      if (rec.recurrent && restoredNames.has(key)) continue;
+      restoredNames.add(key);
+      restored.push({ index: o.index, node: nodeFromJson(o.node) });
+    }
+    if (rec.recurrent) {
+      const weight = recurrentTensors.get(rec.weight.name)!;
+      g.initializers.set(rec.weight.name, { tensor: weight });
+      restoreGraphInput(out, rec.weight, weight);
+      const bias = rec.bias ? recurrentTensors.get(rec.bias.name) : undefined;
+      if (rec.bias && bias) {
+        g.initializers.set(rec.bias.name, { tensor: bias });
+        restoreGraphInput(out, rec.bias, bias);
+      }
+      continue;
+    }
+    const { weight, bias } = folded!;
     g.initializers.set(rec.weight.name, { tensor: weight });
     if (rec.bias && bias) g.initializers.set(rec.bias.name, { tensor: bias });
     restoreGraphInput(out, rec.weight, weight);
@@ -36,6 +65,7 @@ export function fold(model: Model): Model {
 
 /** The original-layout weight and bias of one layer: W̃ = W̃'·P. */
 export function foldedTensors(model: Model, rec: LayerRecord): { weight: Tensor; bias?: Tensor } {
+  if (rec.kind === 'Recurrent') throw new SngdError(`layer '${rec.name}' is one stream of a recurrent node: fold it with foldRecurrent`);
   const get = (name: string): Tensor => {
     const t = model.graph.initializers.get(name)?.tensor;
     if (!t) throw new SngdError(`${model.source ?? 'model'}: layer '${rec.name}' needs initializer '${name}', which is missing`);
@@ -49,6 +79,11 @@ export function foldedTensors(model: Model, rec: LayerRecord): { weight: Tensor;
   }
   const wt = matmul(mat(rec.m, d, wPrime.data as Float32Array), mat(d, d, p.data as Float32Array));
   return layerRules[rec.kind].fromMatrix(rec.layout, wt, rec.d, wPrime.dtype);
+}
+
+/** Identifies an original node by position and name (names may be empty). */
+function originalKey(o: LayerRecord['original'][number] | undefined): string {
+  return `${o?.index ?? -1}:${String(o?.node.name ?? '')}`;
 }
 
 function nodeFromJson(json: Record<string, unknown>): Node {

@@ -96,12 +96,13 @@ describe.each(layerCases())('$name', ({ model, feeds, layers }) => {
 });
 
 describe('layer discovery', () => {
-  it('lists recurrent layers, embeddings and shared weights as skipped with reasons, and ignores activation×activation MatMul', () => {
-    const { matches, skipped } = findLayers(skippedLayersModel().graph);
+  it('matches recurrent layers, lists embeddings and shared weights as skipped with reasons, and ignores activation×activation MatMul', () => {
+    const { matches, recurrent, skipped } = findLayers(skippedLayersModel().graph);
     expect(matches).toEqual([]);
+    expect(recurrent.map((r) => r.node.name)).toEqual(['lstm']);
     const byName = Object.fromEntries(skipped.map((s) => [s.name, s]));
     expect(byName.embed?.reason).toMatch(/embedding/);
-    expect(byName.lstm?.reason).toMatch(/recurrent/);
+    expect(byName.lstm).toBeUndefined();
     expect(byName.shared_1?.reason).toMatch(/shared/);
     expect(byName.shared_2?.reason).toMatch(/shared/);
     expect(byName.attention_like).toBeUndefined();

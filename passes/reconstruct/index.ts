@@ -8,6 +8,9 @@
  *
  * The rebuilt model records each layer (metadata `sngd.layers`) so `fold` can restore the original
  * graph from the model file alone.
+ *
+ * LSTM/GRU/RNN nodes get one Fisher layer per input stream (W sees x_t, R sees h_{t−1}) and per
+ * direction, on the weight side, feeding the original node (passes/reconstruct/recurrent.ts).
  */
 import { cloneModel, defaultOpset, indexGraph, NameAuthority, type Graph, type Model, type Node } from '../../src/ir/graph.js';
 import { Emitter } from '../../src/ir/emit.js';
@@ -16,6 +19,7 @@ import { toposort } from '../toposort.js';
 import { deferredOps, isEmbedding, layerRules, type LayerKind, type LayerMatch, type MatchContext } from './layers.js';
 import { isReconstructed, serializeNode, withLayerRecords, type LayerRecord, type Side } from './record.js';
 import { SngdError } from '../../src/errors.js';
+import { isRecurrentNode, matchRecurrent, rebuildRecurrent, type RecurrentMatch } from './recurrent.js';
 
 export interface ReconstructOptions {
   /** Where to apply P. 'auto' picks the cheaper side per layer at `batchSize`. Defaults to 'auto'. */
@@ -48,24 +52,34 @@ export const MIN_OPSET = 13;
 
 const WEIGHTED_OPS = new Set<string>(['Gemm', 'MatMul', 'Conv', 'ConvTranspose']);
 
-/** Every weighted layer of a model, matched or skipped with a reason. */
-export function findLayers(graph: Graph): { matches: LayerMatch[]; skipped: SkippedLayer[] } {
+/**
+ * Every weighted layer of a model, matched or skipped with a reason. Recurrent nodes (LSTM, GRU,
+ * RNN) are listed apart: each becomes one Fisher layer per input stream and direction.
+ */
+export function findLayers(graph: Graph): { matches: LayerMatch[]; recurrent: RecurrentMatch[]; skipped: SkippedLayer[] } {
   const ctx: MatchContext = { graph, index: indexGraph(graph), graphOutputs: new Set(graph.outputs.map((v) => v.name)) };
   const matches: LayerMatch[] = [];
+  const recurrent: RecurrentMatch[] = [];
   const skipped: SkippedLayer[] = [];
   for (const node of graph.nodes) {
     if (node.domain !== '') continue;
+    if (isRecurrentNode(node)) {
+      const result = matchRecurrent(node, ctx);
+      if (result.ok) recurrent.push(result.match);
+      else skipped.push({ name: node.name, op: node.opType, reason: result.reason });
+      continue;
+    }
     if (WEIGHTED_OPS.has(node.opType)) {
       const result = layerRules[node.opType as LayerKind].match(node, ctx);
       if (result.ok) matches.push(result.match);
       else if (hasConstantOperand(node, graph)) skipped.push({ name: node.name, op: node.opType, reason: result.reason });
-    } else if (deferredOps[node.opType]) {
+    } else if (Object.hasOwn(deferredOps, node.opType)) {
       skipped.push({ name: node.name, op: node.opType, reason: deferredOps[node.opType]! });
     } else if (isEmbedding(node, graph)) {
       skipped.push({ name: node.name, op: 'Gather', reason: 'embedding lookups are found but not rebuilt yet (a per-row scale, SNGD.md §5)' });
     }
   }
-  return { matches, skipped };
+  return { matches, recurrent, skipped };
 }
 
 /** A MatMul of two activations (attention scores, say) is not a weighted layer and is not listed. */
@@ -82,7 +96,7 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
   }
   const out = cloneModel(model);
   const g = out.graph;
-  const { matches, skipped } = findLayers(g);
+  const { matches, recurrent, skipped } = findLayers(g);
   const names = new NameAuthority(g);
   const records: LayerRecord[] = [];
   const batch = options.batchSize ?? 32;
@@ -145,6 +159,10 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
       added: { nodes: e.nodes.map((n) => n.name), initializers: e.initializers },
       original,
     });
+  }
+  for (const match of recurrent) {
+    if (options.only && !options.only.includes(match.node.name)) continue;
+    records.push(...rebuildRecurrent(g, names, match, originalIndex.get(match.node.name) ?? -1, graphInputIndex));
   }
   const sorted = toposort(g);
   const rebuilt = withLayerRecords({ ...out, graph: sorted }, records);

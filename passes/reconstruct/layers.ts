@@ -477,12 +477,11 @@ const convTranspose: LayerRule = {
 
 export const layerRules: Record<LayerKind, LayerRule> = { Gemm: gemm, MatMul: matmul, Conv: conv, ConvTranspose: convTranspose };
 
-/** Weighted ops found but not rebuilt yet, with the reason shown in the manifest. */
-export const deferredOps: Record<string, string> = {
-  LSTM: 'recurrent layers are found but not rebuilt yet (deferred to the recurrent-layers issue)',
-  GRU: 'recurrent layers are found but not rebuilt yet (deferred to the recurrent-layers issue)',
-  RNN: 'recurrent layers are found but not rebuilt yet (deferred to the recurrent-layers issue)',
-};
+/**
+ * Weighted ops found but not rebuilt yet, with the reason shown in the manifest (none at present:
+ * LSTM/GRU/RNN are rebuilt by ./recurrent.ts; embedding Gathers are reported by `isEmbedding`).
+ */
+export const deferredOps: Record<string, string> = {};
 
 /** An embedding lookup: Gather whose data is a float initializer (SNGD.md §5: a per-row scale, deferred). */
 export function isEmbedding(node: Node, graph: Graph): boolean {

@@ -13,11 +13,42 @@ export const LAYERS_METADATA_KEY = 'sngd.layers';
 
 export type Side = 'weight' | 'activation';
 
+/** A record's kind: a registry layer, or one input stream and direction of a recurrent node. */
+export type RecordKind = LayerKind | 'Recurrent';
+
+/**
+ * One local Fisher layer of an LSTM/GRU/RNN node (SNGD.md §5): the input stream W̃_W = [W_d, Wb_d]
+ * sees x̃_t = [x_t; 1], the recurrent stream W̃_R = [R_d, Rb_d] sees h̃_{t−1} = [h_{t−1}; 1]. Every
+ * record of one node shares `original`, so folding restores that node once.
+ */
+export interface RecurrentInfo {
+  stream: 'W' | 'R';
+  /** Direction index d (0 forward, 1 reverse for 'bidirectional') and the node's direction count D. */
+  direction: number;
+  directions: number;
+  /** Whether this direction runs t = T−1 … 0. */
+  reverse: boolean;
+  /** Gates G (LSTM 4, GRU 3, RNN 1), hidden size H and input size I. */
+  gates: number;
+  hidden: number;
+  input: number;
+  /** The node's `layout` attribute (0: X [T, B, I], Y [T, D, B, H]; 1: X [B, T, I], Y [B, T, D, H]). */
+  layoutAttr: number;
+  /** The node's X, its Y output (added when the model did not use it) and initial_h (if any). */
+  x: string;
+  y: string;
+  initialH?: string;
+  /** W, R and B initializer names of the original node (B shared by both streams). */
+  W: string;
+  R: string;
+  B?: string;
+}
+
 export interface LayerRecord {
   /** The weighted node's name (the layer's identity). */
   name: string;
   op: string;
-  kind: LayerKind;
+  kind: RecordKind;
   side: Side;
   /** Why this side was chosen (cost model or a constraint). */
   sideReason: string;
@@ -36,6 +67,8 @@ export interface LayerRecord {
   params: { W: string; P: string; S: string };
   /** Everything the rewrite added (removed again by folding). */
   added: { nodes: string[]; initializers: string[] };
+  /** Recurrent nodes only: which stream and direction this Fisher layer serves. */
+  recurrent?: RecurrentInfo;
   /** The original nodes the rewrite replaced or rewired, serialized, with their positions. */
   original: { index: number; node: Record<string, unknown> }[];
 }

@@ -6,6 +6,15 @@
  *   Conv:                  rows are patch vectors (C_in/g·∏k), over batch, positions and groups
  *   ConvTranspose:         rows are the input patches each output position sees
  *
+ *   Recurrent (per direction d):
+ *     input stream      rows x_t over all time steps and batch rows (X reshaped to [T·B, I];
+ *                       the row order does not matter, so layout 1 needs no transpose)
+ *     recurrent stream  rows h_{t−1} for every step: the initial state (or zeros) and Y at the
+ *                       steps that feed a next one — Y[0 … T−2] forward, Y[1 … T−1] reverse (the
+ *                       reverse pass's h_{t−1} at time t is Y at t+1) — T·B rows in all
+ *   With sequence_lens, rows past a sequence's end are included (Y is 0 there, as onnxruntime
+ *   writes it): the statistic then also counts those padding rows.
+ *
  * Patches come out of an ordinary Conv (ConvTranspose) whose kernel is the identity over the patch
  * elements, with the layer's own strides, pads and dilations (SNGD.md §5).
  */
@@ -28,6 +37,8 @@ function statisticRows(b: Emitter, rec: LayerRecord, rankOf: (value: string) => 
   const flat = (v: string) => b.op('Reshape', [v, b.init('rows_shape', int64Tensor([2], [-1, rec.d]))]);
   const layout = rec.layout;
   switch (rec.kind) {
+    case 'Recurrent':
+      return recurrentRows(b, rec);
     case 'Gemm': {
       const node = { name: '', opType: 'Gemm', domain: '', inputs: [], outputs: [], attrs };
       if (layout.weightOperand === 'B') {
@@ -72,6 +83,28 @@ function statisticRows(b: Emitter, rec: LayerRecord, rankOf: (value: string) => 
       return flat(b.op('Transpose', [grouped], { perm: [0, 1, 3, 2] }));
     }
   }
+}
+
+function recurrentRows(b: Emitter, rec: LayerRecord): string {
+  const info = rec.recurrent!;
+  const ints = (base: string, v: number[]) => b.init(base, int64Tensor([v.length], v));
+  const rows = (v: string, width: number) => b.op('Reshape', [v, ints('rows_shape', [-1, width])]);
+  if (info.stream === 'W') return rows(info.x, info.input);
+  const H = info.hidden;
+  const d = info.direction;
+  // Y: [T, D, B, H] (layout 0) or [B, T, D, H] (layout 1); initial_h: [D, B, H] or [B, D, H].
+  const [tAxis, dAxis, hAxis] = info.layoutAttr === 0 ? [0, 1, 0] : [1, 2, 1];
+  const [start, end] = info.reverse ? [1, Number.MAX_SAFE_INTEGER] : [0, -1];
+  const previous = b.op('Slice', [info.y, ints('starts', [start, d]), ints('ends', [end, d + 1]), ints('axes', [tAxis, dAxis])]);
+  let initial: string;
+  if (info.initialH) {
+    initial = b.op('Slice', [info.initialH, ints('h0_starts', [d]), ints('h0_ends', [d + 1]), ints('h0_axes', [hAxis])]);
+  } else {
+    const batch = b.op('Slice', [b.op('Shape', [info.x]), ints('batch_start', [info.layoutAttr === 0 ? 1 : 0]), ints('batch_end', [info.layoutAttr === 0 ? 2 : 1]), ints('batch_axis', [0])]);
+    const shape = b.op('Concat', [batch, ints('hidden', [H])], { axis: 0 });
+    initial = b.op('ConstantOfShape', [shape], { value: float32Tensor([1], [0]) });
+  }
+  return b.op('Concat', [rows(initial, H), rows(previous, H)], { axis: 0 });
 }
 
 function appendOnes(b: Emitter, rows: string): string {
