@@ -8,7 +8,7 @@ import { SngdError } from '../src/errors.js';
 import { loadModel } from '../src/onnx/import.js';
 import type { Tensor } from '../src/onnx/tensor.js';
 import { loadData, type DataSpec } from './data/index.js';
-import { inputShapeFor, makeBatch } from './data/dataset.js';
+import { inputShapeFor, labelsPerSample, makeBatch } from './data/dataset.js';
 import { resolveDevice, type DeviceName } from './device.js';
 import { createSession } from './ort.js';
 
@@ -38,7 +38,7 @@ export async function evaluateModel(file: string, spec: DataSpec, opts: { loss: 
   let correct = 0;
   try {
     for (let start = 0; start < data.count; start += 1000) {
-      const b = makeBatch(data, order, start, Math.min(start + 1000, data.count), shape);
+      const b = makeBatch(data, order, start, Math.min(start + 1000, data.count), shape, model.graph.inputs.find((v) => v.name === input)?.elemType === 7 ? 'int64' : 'float32');
       const out = await session.run({ ...state, [input]: b.x, labels: b.labels });
       loss += Number((out[lossName]!.data as Float32Array)[0]) * b.size;
       if (correctName) correct += Number((out[correctName]!.data as Float32Array)[0]);
@@ -46,5 +46,5 @@ export async function evaluateModel(file: string, spec: DataSpec, opts: { loss: 
   } finally {
     await session.release();
   }
-  return { dataset: data.name, count: data.count, loss: loss / data.count, accuracy: correctName ? correct / data.count : undefined };
+  return { dataset: data.name, count: data.count, loss: loss / data.count, accuracy: correctName ? correct / (data.count * labelsPerSample(data)) : undefined };
 }

@@ -20,7 +20,7 @@ import { readLayerRecords, type LayerRecord } from '../passes/reconstruct/record
 import { L2_INPUT, type GraphContract } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
 import type { Checkpoint } from './checkpoint.js';
-import { makeBatch, type Dataset } from './data/dataset.js';
+import { labelsPerSample, makeBatch, type Dataset } from './data/dataset.js';
 import { FisherEma, type EmaInit } from './fisher.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo } from './optimizers.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
@@ -143,6 +143,12 @@ export class TrainingRun {
     return inputs[0]!.name;
   }
 
+  /** How the data input is fed: int64 for token ids (an embedding's input), else float32. */
+  inputType(): 'float32' | 'int64' {
+    const v = this.rebuilt.graph.inputs.find((i) => i.name === this.dataInput());
+    return v?.elemType === 7 ? 'int64' : 'float32';
+  }
+
   /** One step on a batch: run the training graph, fold statistics into the EMAs, update parameters. */
   async step(data: Record<string, Tensor>, lr: number, l2: number): Promise<StepResult> {
     const feeds: Record<string, Tensor> = { ...data, [L2_INPUT]: scalar(l2) };
@@ -233,12 +239,12 @@ export class TrainingRun {
     let loss = 0;
     let correct = 0;
     for (let start = 0; start < d.count; start += 1000) {
-      const b = makeBatch(d, order, start, Math.min(start + 1000, d.count), sampleShape);
+      const b = makeBatch(d, order, start, Math.min(start + 1000, d.count), sampleShape, this.inputType());
       const out = await this.evalSession.run({ ...state, [input]: b.x, labels: b.labels });
       loss += Number((out[lossName]!.data as Float32Array)[0]) * b.size;
       if (correctName) correct += Number((out[correctName]!.data as Float32Array)[0]);
     }
-    return { loss: loss / d.count, accuracy: correctName ? correct / d.count : undefined };
+    return { loss: loss / d.count, accuracy: correctName ? correct / (d.count * labelsPerSample(d)) : undefined };
   }
 
   /** The trained model: folded to the input model's architecture (SNGD) or the plain graph (baselines). */
@@ -330,17 +336,23 @@ export function outputOf(contract: GraphContract, role: string, of?: string): st
   return o.name;
 }
 
+/** Correct argmax predictions; classes lie on the last axis of rank-2 outputs, else on axis 1 (ONNX/PyTorch). */
 function countCorrect(out: Record<string, Tensor>, contract: GraphContract, labels: Tensor): number {
   if (labels.dtype !== 'int64') return 0;
   const logits = out[contract.outputs.find((o) => o.role === 'output')!.name]!;
-  const classes = logits.dims[logits.dims.length - 1]!;
+  const dims = logits.dims;
+  const classes = dims.length === 2 ? dims[1]! : dims[1] ?? 1;
+  const inner = dims.length > 2 ? dims.slice(2).reduce((a, b) => a * b, 1) : 1;
   const data = logits.data as Float32Array;
   const l = labels.data as BigInt64Array;
   let correct = 0;
-  for (let i = 0; i < l.length; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (data[i * classes + c]! > data[i * classes + best]!) best = c;
-    if (BigInt(best) === l[i]) correct++;
+  for (let n = 0; n < dims[0]!; n++) {
+    for (let p = 0; p < inner; p++) {
+      const at = (c: number) => data[(n * classes + c) * inner + p]!;
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (at(c) > at(best)) best = c;
+      if (BigInt(best) === l[n * inner + p]) correct++;
+    }
   }
   return correct;
 }

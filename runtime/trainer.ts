@@ -16,7 +16,7 @@ import { saveModel } from '../src/onnx/export.js';
 import type { LossKind } from '../passes/training/losses.js';
 import { findLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { loadData, type DataSpec } from './data/index.js';
-import { inputShapeFor, makeBatch, permutation, type Dataset } from './data/dataset.js';
+import { inputShapeFor, labelsPerSample, makeBatch, permutation, type Dataset } from './data/dataset.js';
 import { resolveDevice, type DeviceName } from './device.js';
 import { MetricsLog, readMetrics, type MetricRecord } from './metrics.js';
 import type { OptimizerName } from './optimizers.js';
@@ -121,13 +121,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let epochSamples = 0;
       while (pos.batchInEpoch < stepsPerEpoch && run.stepCount < totalSteps) {
         const start = pos.batchInEpoch * opts.batchSize;
-        const batch = makeBatch(split.train, order, start, Math.min(start + opts.batchSize, split.train.count), sampleShape);
+        const batch = makeBatch(split.train, order, start, Math.min(start + opts.batchSize, split.train.count), sampleShape, run.inputType());
         const lr = learningRate(opts.lr, opts.schedule, run.stepCount, stepsPerEpoch, stepsPerEpoch * opts.epochs);
         const r = await run.step({ [dataInput]: batch.x, labels: batch.labels }, lr, opts.l2);
         pos.batchInEpoch++;
         if (r.ok) {
           pos.sums.loss += r.loss * batch.size;
-          pos.sums.correct += r.correct;
+          pos.sums.correct += r.correct / labelsPerSample(split.train);
           pos.sums.seen += batch.size;
         }
         epochSamples += batch.size;
@@ -199,7 +199,7 @@ function checkLabels(d: Dataset, loss: LossKind, model: Model, file: string): vo
   if (loss !== 'ce' && d.labels.kind === 'class') throw new SngdError(`--loss ${loss} needs float targets shaped like the model output; ${d.name} has class labels (use --loss ce)`);
   if (d.labels.kind === 'class') {
     const out = model.graph.outputs[0]?.shape;
-    const classes = out?.[out.length - 1];
+    const classes = out && out.length > 2 ? out[1] : out?.[out.length - 1];
     if (typeof classes === 'number' && d.labels.classes > classes) {
       throw new SngdError(`${file}: the model outputs ${classes} classes but the labels of ${d.name} go up to ${d.labels.classes - 1}`);
     }

@@ -1,6 +1,8 @@
 /**
- * In-memory datasets and seeded batching. Samples are float32 rows (already normalized) and
- * labels are int64 class indices or float targets; a batch is reshaped to the model's input shape.
+ * In-memory datasets and seeded batching. Samples are rows of numbers (normalized floats, or token
+ * ids kept exactly in float32 up to 2^24) and labels are int64 class indices — one per sample, or
+ * one per position (a language model's next tokens) — or float targets; a batch is reshaped to the
+ * model's input shape and fed as float32 or int64 as the model's input wants.
  */
 import { SngdError } from '../../src/errors.js';
 import { Rng } from '../../src/numerics/random.js';
@@ -13,8 +15,16 @@ export interface Dataset {
   sampleShape: number[];
   count: number;
   x: Float32Array;
-  /** int64 class labels, or float targets of `labelSize` elements per sample. */
-  labels: { kind: 'class'; data: BigInt64Array; classes: number } | { kind: 'float'; data: Float32Array; labelSize: number };
+  /**
+   * int64 class labels (`labelShape` per sample: [] for one label, [T] for one per position), or
+   * float targets of `labelSize` elements per sample.
+   */
+  labels: { kind: 'class'; data: BigInt64Array; classes: number; labelShape: number[] } | { kind: 'float'; data: Float32Array; labelSize: number };
+}
+
+/** Label elements per sample. */
+export function labelsPerSample(d: Dataset): number {
+  return d.labels.kind === 'class' ? d.labels.labelShape.reduce((a, b) => a * b, 1) : d.labels.labelSize;
 }
 
 export interface Split {
@@ -24,9 +34,10 @@ export interface Split {
 }
 
 export function subset(d: Dataset, start: number, end: number, name: string): Dataset {
+  const k = labelsPerSample(d);
   const labels = d.labels.kind === 'class'
-    ? { ...d.labels, data: d.labels.data.subarray(start, end) }
-    : { ...d.labels, data: d.labels.data.subarray(start * d.labels.labelSize, end * d.labels.labelSize) };
+    ? { ...d.labels, data: d.labels.data.subarray(start * k, end * k) }
+    : { ...d.labels, data: d.labels.data.subarray(start * k, end * k) };
   return { ...d, name, count: end - start, x: d.x.subarray(start * d.sampleSize, end * d.sampleSize), labels };
 }
 
@@ -67,24 +78,31 @@ export interface Batch {
   size: number;
 }
 
-/** Gathers the samples `order[start..end)` into one batch tensor pair. */
-export function makeBatch(d: Dataset, order: ArrayLike<number>, start: number, end: number, sampleShape: number[]): Batch {
+/**
+ * Gathers the samples `order[start..end)` into one batch tensor pair; `inputType` 'int64' feeds
+ * token ids to an integer input (embedding lookups).
+ */
+export function makeBatch(d: Dataset, order: ArrayLike<number>, start: number, end: number, sampleShape: number[], inputType: 'float32' | 'int64' = 'float32'): Batch {
   const n = end - start;
-  const x = new Float32Array(n * d.sampleSize);
+  const size = d.sampleSize;
+  const xf = new Float32Array(n * size);
   for (let i = 0; i < n; i++) {
     const s = order[start + i]!;
-    x.set(d.x.subarray(s * d.sampleSize, (s + 1) * d.sampleSize), i * d.sampleSize);
+    xf.set(d.x.subarray(s * size, (s + 1) * size), i * size);
   }
+  const x: Tensor = inputType === 'int64'
+    ? { dtype: 'int64', dims: [n, ...sampleShape], data: BigInt64Array.from(xf, (v) => BigInt(v)) }
+    : { dtype: 'float32', dims: [n, ...sampleShape], data: xf };
+  const k = labelsPerSample(d);
   let labels: Tensor;
   if (d.labels.kind === 'class') {
-    const l = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) l[i] = d.labels.data[order[start + i]!]!;
-    labels = { dtype: 'int64', dims: [n], data: l };
+    const l = new BigInt64Array(n * k);
+    for (let i = 0; i < n; i++) l.set(d.labels.data.subarray(order[start + i]! * k, (order[start + i]! + 1) * k), i * k);
+    labels = { dtype: 'int64', dims: [n, ...d.labels.labelShape], data: l };
   } else {
-    const k = d.labels.labelSize;
     const l = new Float32Array(n * k);
     for (let i = 0; i < n; i++) l.set(d.labels.data.subarray(order[start + i]! * k, (order[start + i]! + 1) * k), i * k);
     labels = { dtype: 'float32', dims: [n, k], data: l };
   }
-  return { x: { dtype: 'float32', dims: [n, ...sampleShape], data: x }, labels, size: n };
+  return { x, labels, size: n };
 }

@@ -37,7 +37,7 @@ export function loadIdxPair(imagesFile: string, labelsFile: string, name: string
   }
   // MNIST images are [28, 28]; models see a channel axis as [1, 28, 28] or a flat 784.
   const shape = sampleShape.length === 2 ? [1, ...sampleShape] : sampleShape;
-  return { name, sampleSize, sampleShape: shape, count, x, labels: { kind: 'class', data: l, classes } };
+  return { name, sampleSize, sampleShape: shape, count, x, labels: { kind: 'class', data: l, classes, labelShape: [] } };
 }
 
 export function loadMnist(opts: { validation?: number } = {}): Split {

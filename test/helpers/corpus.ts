@@ -31,9 +31,9 @@ export const CORPUS_SKIP_MESSAGE = 'shared/corpus not found: corpus checks skipp
 /** The repository root: this file lives in <root>/test/helpers/. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Absolute path of the shared corpus folder (whether or not it exists). */
+/** Absolute path of the shared corpus folder (whether or not it exists); SNGD_CORPUS overrides it (local checks). */
 export function corpusDir(): string {
-  return path.resolve(REPO_ROOT, '../shared/corpus');
+  return process.env.SNGD_CORPUS ? path.resolve(process.env.SNGD_CORPUS) : path.resolve(REPO_ROOT, '../shared/corpus');
 }
 
 export function corpusAvailable(): boolean {
