@@ -82,7 +82,12 @@ export class TrainingRun {
   readonly optimizer: Optimizer;
   readonly fisher: boolean;
   stepCount = 0;
+  /** Parameters and Fisher EMAs at the last snapshot (every SNAPSHOT_EVERY good steps). */
   private lastGood: Map<string, Float32Array>;
+  private lastGoodEma: Float64Array[] = [];
+  /** Running mean of recent finite losses, and how many steps it has seen (the divergence test). */
+  private lossAvg = 0;
+  private goodSteps = 0;
 
   private constructor(
     readonly config: RunConfig,
@@ -158,19 +163,27 @@ export class TrainingRun {
     const loss = Number((out[outputOf(this.trainContract, 'loss')]!.data as Float32Array)[0]);
     const grads = new Map(this.params.map((p) => [p.name, out[outputOf(this.trainContract, 'grad', p.name)]!.data as Float32Array]));
     this.stepCount++;
-    if (!Number.isFinite(loss) || [...grads.values()].some((g) => !allFinite(g))) {
-      // Back to the parameters that last gave a finite step; drop momentum; damp harder.
+    const stats = wantStats ? this.layers.map((l) => out[outputOf(this.trainContract, 'stat', l.rec.params.P)]!.data as Float32Array) : [];
+    const problem = !Number.isFinite(loss) ? `non-finite loss (${loss})`
+      : [...grads.values()].some((g) => !allFinite(g)) ? 'non-finite gradient'
+      : stats.some((st) => !allFinite(st)) ? 'non-finite Fisher statistic'
+      // A finite blow-up is divergence too: left alone it fills the Fisher EMAs with huge values.
+      : this.goodSteps >= 10 && loss > DIVERGENCE_FACTOR * this.lossAvg ? `loss ${loss.toExponential(2)} is over ${DIVERGENCE_FACTOR}× its recent mean ${this.lossAvg.toExponential(2)}`
+      : undefined;
+    if (problem) {
+      // Back to the last snapshot of parameters and EMAs; drop momentum; damp harder.
       for (const [k, v] of this.lastGood) assign(this.tensors, k, v);
+      this.layers.forEach((l, i) => this.lastGoodEma[i] && l.ema.f.set(this.lastGoodEma[i]!));
       this.optimizer.buffers.clear();
       for (const l of this.layers) l.damping *= 10;
-      this.config.log?.(`step ${this.stepCount}: non-finite ${Number.isFinite(loss) ? 'gradient' : `loss (${loss})`}; restored the last good parameters and raised damping ×10`);
+      this.config.log?.(`step ${this.stepCount}: ${problem}; restored the last good parameters and raised damping ×10`);
       return { loss, ok: false, correct: 0 };
     }
-    this.lastGood = this.snapshotParams();
+    this.lossAvg = this.goodSteps === 0 ? loss : 0.9 * this.lossAvg + 0.1 * loss;
+    this.goodSteps++;
+    if (this.goodSteps % SNAPSHOT_EVERY === 0) this.takeSnapshot();
     for (const s of this.trainContract.outputs.filter((o) => o.role === 'state')) assign(this.tensors, s.of!, out[s.name]!.data as Float32Array);
-    if (wantStats) {
-      for (const l of this.layers) l.ema.update(out[outputOf(this.trainContract, 'stat', l.rec.params.P)]!.data as Float32Array);
-    }
+    this.layers.forEach((l, i) => stats[i] && l.ema.update(stats[i]!));
     const params = new Map(this.params.map((p) => [p.name, this.tensors.get(p.name)!.data as Float32Array]));
     this.optimizer.step(params, grads, this.params, lr);
     return { loss, ok: true, correct: data.labels ? countCorrect(out, this.trainContract, data.labels) : 0 };
@@ -226,7 +239,7 @@ export class TrainingRun {
       const b = this.optimizer.buffers.get(l.rec.params.W);
       if (remappedMomentum && b?.v) b.v = Float32Array.from(remappedMomentum[`out/${i}`]!.data as Float32Array);
     });
-    this.lastGood = this.snapshotParams();
+    this.takeSnapshot();
   }
 
   /** Loss and accuracy on a dataset with the current state (evaluation graph: batch norm in inference mode). */
@@ -269,6 +282,7 @@ export class TrainingRun {
         ...meta,
         step: this.stepCount,
         optimizerT: this.optimizer.t,
+        divergence: { lossAvg: this.lossAvg, goodSteps: this.goodSteps },
         layers: this.layers.map((l) => ({ name: l.rec.name, count: l.ema.count, damping: l.damping })),
         dims: Object.fromEntries([...this.tensors, ...this.sValues].map(([k, v]) => [k, v.dims])),
       },
@@ -306,7 +320,10 @@ export class TrainingRun {
       this.optimizer.buffers.set(m[2]!, b);
     }
     this.stepCount = meta.step;
-    this.lastGood = this.snapshotParams();
+    const guard = ckpt.meta.divergence as { lossAvg: number; goodSteps: number } | undefined;
+    this.lossAvg = guard?.lossAvg ?? 0;
+    this.goodSteps = guard?.goodSteps ?? 0;
+    this.takeSnapshot();
     return ckpt.meta;
   }
 
@@ -321,6 +338,12 @@ export class TrainingRun {
   private snapshotParams(): Map<string, Float32Array> {
     return new Map(this.params.map((p) => [p.name, (this.tensors.get(p.name)!.data as Float32Array).slice()]));
   }
+
+  /** Parameters and EMAs to return to after a diverging step (taken every SNAPSHOT_EVERY good steps, not every step: the copy costs). */
+  private takeSnapshot(): void {
+    this.lastGood = this.snapshotParams();
+    this.lastGoodEma = this.layers.map((l) => l.ema.f.slice());
+  }
 }
 
 /** The training graph with its statistic outputs (and what only they need) removed. */
@@ -329,6 +352,11 @@ function withoutStatistics(train: Model, contract: GraphContract): Model {
   const stats = new Set(contract.outputs.filter((o) => o.role === 'stat').map((o) => o.name));
   return { ...train, graph: cleanup({ ...g, outputs: g.outputs.filter((o) => !stats.has(o.name)) }) };
 }
+
+/** A step whose loss exceeds this multiple of the recent mean counts as diverging. */
+const DIVERGENCE_FACTOR = 100;
+/** Good steps between snapshots of the state a diverging step returns to. */
+const SNAPSHOT_EVERY = 10;
 
 export function outputOf(contract: GraphContract, role: string, of?: string): string {
   const o = contract.outputs.find((x) => x.role === role && (of === undefined || x.of === of));

@@ -232,6 +232,19 @@ describe('SNGD runtime', () => {
     await run.release();
   });
 
+  it('treats a finite loss blow-up as divergence too', async () => {
+    const messages: string[] = [];
+    const run = await TrainingRun.create(buildMlp({ layers: [12, 16, 4], seed: 9 }), { ...runConfig, loss: 'mse', log: (m) => messages.push(m) });
+    const rng = new Rng(3);
+    const data = (scale: number) => ({ input: float32Tensor([8, 12], rng.floats(96)), labels: float32Tensor([8, 4], rng.floats(32, -scale, scale)) });
+    for (let i = 0; i < 12; i++) expect((await run.step(data(1), 0.01, 0)).ok).toBe(true);
+    const spike = await run.step(data(1e4), 0.01, 0);
+    expect(Number.isFinite(spike.loss)).toBe(true);
+    expect(spike.ok).toBe(false);
+    expect(messages.join('\n')).toMatch(/over 100× its recent mean/);
+    await run.release();
+  });
+
   it('baselines train the same graph without Fisher layers', async () => {
     for (const optimizer of ['sgd', 'momentum', 'adam', 'adamw'] as const) {
       const result = await train(options(`baseline-${optimizer}`, { optimizer, lr: optimizer.startsWith('adam') ? 0.01 : 0.1, epochs: 2 }));
