@@ -11,7 +11,7 @@ import { opModel, type OpCase } from '../helpers/op-model.js';
  * `symbolic`: float input dims other than 1 become symbols (Shape-based paths); `dynamic`: int
  * constants (axes) become fed graph inputs, so rules cannot read them as constants.
  */
-type Case = OpCase & { symbolic?: boolean; dynamic?: boolean };
+type Case = OpCase;
 
 const cases: Case[] = [
   { op: 'ReduceSum', attrs: { keepdims: 0 }, inputs: [[2, 3, 4], { ints: [1] }], label: 'ReduceSum (axes input, keepdims 0)' },
@@ -21,18 +21,18 @@ const cases: Case[] = [
   { op: 'ReduceSum', attrs: { noop_with_empty_axes: 1 }, inputs: [[2, 3], { ints: [] }], label: 'ReduceSum (empty axes, noop)' },
   { op: 'ReduceSum', inputs: [[2, 3]], label: 'ReduceSum (no axes, keepdims 1)' },
   { op: 'ReduceSum', attrs: { noop_with_empty_axes: 1 }, inputs: [[2, 3]], label: 'ReduceSum (noop_with_empty_axes)' },
-  { op: 'ReduceSum', attrs: { keepdims: 0 }, inputs: [[2, 3, 4], { ints: [2, 0] }], dynamic: true, symbolic: true, label: 'ReduceSum (run-time axes, symbolic)' },
+  { op: 'ReduceSum', attrs: { keepdims: 0 }, inputs: [[2, 3, 4], { ints: [2, 0] }], runtimeInts: true, symbolicDims: true, label: 'ReduceSum (run-time axes, symbolic)' },
   { op: 'ReduceMean', attrs: { axes: [1], keepdims: 0 }, inputs: [[2, 3, 4]], label: 'ReduceMean (axes, keepdims 0)' },
   { op: 'ReduceMean', attrs: { axes: [0, -1] }, inputs: [[2, 3, 4]], label: 'ReduceMean (negative axes, keepdims 1)' },
   { op: 'ReduceMean', attrs: { keepdims: 0 }, inputs: [[3, 4]], label: 'ReduceMean (all)' },
-  { op: 'ReduceMean', attrs: { axes: [0], keepdims: 0 }, inputs: [[3, 4]], symbolic: true, label: 'ReduceMean (symbolic reduced dim)' },
+  { op: 'ReduceMean', attrs: { axes: [0], keepdims: 0 }, inputs: [[3, 4]], symbolicDims: true, label: 'ReduceMean (symbolic reduced dim)' },
   { op: 'ReduceMean', opset: 18, attrs: { keepdims: 0 }, inputs: [[2, 3, 4], { ints: [-1, 1] }], label: 'ReduceMean (opset 18 axes input)' },
   // Maxima are strict by a margin above ε = 1e-2 for these seeds, so the differences stay on one side of every kink.
   { op: 'ReduceMax', attrs: { axes: [1], keepdims: 0 }, inputs: [[2, 4, 2]], label: 'ReduceMax (axes, keepdims 0)' },
   { op: 'ReduceMax', attrs: { keepdims: 0 }, inputs: [[2, 3]], label: 'ReduceMax (all)' },
   { op: 'ReduceMin', attrs: { axes: [-1] }, inputs: [[3, 4]], label: 'ReduceMin (negative axis, keepdims 1)' },
-  { op: 'ReduceMin', attrs: { axes: [0, 2], keepdims: 0 }, inputs: [[2, 3, 2]], symbolic: true, label: 'ReduceMin (two axes, symbolic)' },
-  { op: 'ReduceMax', opset: 18, attrs: { keepdims: 0 }, inputs: [[2, 3, 2], { ints: [1] }], dynamic: true, label: 'ReduceMax (opset 18 run-time axes)' },
+  { op: 'ReduceMin', attrs: { axes: [0, 2], keepdims: 0 }, inputs: [[2, 3, 2]], symbolicDims: true, label: 'ReduceMin (two axes, symbolic)' },
+  { op: 'ReduceMax', opset: 18, attrs: { keepdims: 0 }, inputs: [[2, 3, 2], { ints: [1] }], runtimeInts: true, label: 'ReduceMax (opset 18 run-time axes)' },
   { op: 'ReduceSumSquare', attrs: { axes: [1], keepdims: 0 }, inputs: [[2, 3, 2]], label: 'ReduceSumSquare' },
   { op: 'ReduceL2', attrs: { axes: [0] }, inputs: [[3, 4]], label: 'ReduceL2' },
   { op: 'ReduceL2', attrs: { keepdims: 0 }, inputs: [[2, 3]], label: 'ReduceL2 (all)' },
@@ -40,36 +40,17 @@ const cases: Case[] = [
   { op: 'ReduceLogSumExp', attrs: { axes: [0, 1] }, inputs: [[2, 3, 2]], label: 'ReduceLogSumExp (two axes, keepdims 1)' },
   { op: 'Softmax', inputs: [[2, 3, 4]], label: 'Softmax (default axis -1)' },
   { op: 'Softmax', attrs: { axis: 1 }, inputs: [[2, 3, 4]], label: 'Softmax (axis 1)' },
-  { op: 'Softmax', attrs: { axis: -3 }, inputs: [[2, 3, 4]], symbolic: true, label: 'Softmax (axis -3, symbolic)' },
+  { op: 'Softmax', attrs: { axis: -3 }, inputs: [[2, 3, 4]], symbolicDims: true, label: 'Softmax (axis -3, symbolic)' },
   { op: 'Softmax', opset: 11, attrs: { axis: 1 }, inputs: [[2, 3, 4]], label: 'Softmax (opset 11: axes 1… coerced to 2-D)' },
   { op: 'LogSoftmax', inputs: [[3, 4]], label: 'LogSoftmax (default axis)' },
   { op: 'LogSoftmax', attrs: { axis: 0 }, inputs: [[3, 2, 2]], label: 'LogSoftmax (axis 0)' },
-  { op: 'LogSoftmax', attrs: { axis: -2 }, inputs: [[2, 3, 2]], symbolic: true, label: 'LogSoftmax (axis -2, symbolic)' },
+  { op: 'LogSoftmax', attrs: { axis: -2 }, inputs: [[2, 3, 2]], symbolicDims: true, label: 'LogSoftmax (axis -2, symbolic)' },
   { op: 'Einsum', attrs: { equation: 'bij,bjk->bik' }, inputs: [[2, 2, 3], [2, 3, 2]], label: 'Einsum (batched matmul)' },
   { op: 'Einsum', attrs: { equation: 'ij,jk' }, inputs: [[2, 3], [3, 4]], label: 'Einsum (implicit output)' },
-  { op: 'Einsum', attrs: { equation: 'ij,k->kj' }, inputs: [[2, 3], [4]], symbolic: true, label: 'Einsum (letter only one operand has, symbolic)' },
+  { op: 'Einsum', attrs: { equation: 'ij,k->kj' }, inputs: [[2, 3], [4]], symbolicDims: true, label: 'Einsum (letter only one operand has, symbolic)' },
   { op: 'Einsum', attrs: { equation: 'ijk->ki' }, inputs: [[2, 3, 4]], label: 'Einsum (one operand)' },
 ];
 
-function build(c: Case) {
-  const { model, feeds, wrt } = opModel(c);
-  const g = model.graph;
-  if (c.symbolic) {
-    // Dims of 1 stay static: shape inference takes a symbol to be a size that is not 1 (a batch).
-    g.inputs.forEach((v, k) => {
-      if (v.elemType === 1) v.shape = v.shape?.map((d, i) => (d === 1 ? 1 : `s${k}_${i}`));
-    });
-  }
-  if (c.dynamic) {
-    for (const [name, init] of [...g.initializers]) {
-      if (init.tensor.dtype !== 'int64') continue;
-      g.initializers.delete(name);
-      g.inputs.push({ name, elemType: 7, shape: [...init.tensor.dims] });
-      feeds[name] = init.tensor;
-    }
-  }
-  return { model, feeds, wrt };
-}
 
 /** The analytic gradient of sum(op(x)) at `x`, from our backward graph. */
 async function gradOfSum(op: string, attrs: Record<string, number | number[]>, dims: number[], x: number[]): Promise<number[]> {
@@ -87,7 +68,7 @@ async function gradOfSum(op: string, attrs: Record<string, number | number[]>, d
 
 describe('reduce gradient rules', () => {
   it.each(cases.map((c) => [c.label ?? c.op, c] as const))('%s matches central differences', async (_label, c) => {
-    const { model, feeds, wrt } = build(c);
+    const { model, feeds, wrt } = opModel(c);
     const result = await gradcheck(model, { wrt, feeds });
     expect(result.worst).toBe('');
   });

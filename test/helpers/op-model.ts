@@ -28,6 +28,10 @@ export interface OpCase {
   label?: string;
   /** Per-case finite-difference settings (each use needs a comment saying why). */
   check?: { eps?: number; rtol?: number; atol?: number };
+  /** Declare float inputs' dims symbolic (dims of 1 stay static: shape inference takes a symbol to be a size that is not 1, like a batch). */
+  symbolicDims?: boolean;
+  /** Feed int64 constants (shapes, axes, pads…) as graph inputs instead of initializers: rules must handle values known only at run time. */
+  runtimeInts?: boolean;
 }
 
 export function opModel(c: OpCase, seed = 3): { model: Model; feeds: Record<string, Tensor>; wrt: string[] } {
@@ -57,5 +61,20 @@ export function opModel(c: OpCase, seed = 3): { model: Model; feeds: Record<stri
   });
   const outs = b.opN(c.op, names, c.outputs ?? 1, c.attrs ?? {}, { name: 'op' });
   b.output(outs[c.output ?? 0]!, 'float32');
-  return { model: b.build(), feeds, wrt };
+  const model = b.build();
+  const g = model.graph;
+  if (c.symbolicDims) {
+    g.inputs.forEach((v, k) => {
+      if (v.elemType === 1) v.shape = v.shape?.map((d, i) => (d === 1 ? 1 : `s${k}_${i}`));
+    });
+  }
+  if (c.runtimeInts) {
+    for (const [name, init] of [...g.initializers]) {
+      if (init.tensor.dtype !== 'int64') continue;
+      g.initializers.delete(name);
+      g.inputs.push({ name, elemType: 7, shape: [...init.tensor.dims] });
+      feeds[name] = init.tensor;
+    }
+  }
+  return { model, feeds, wrt };
 }
