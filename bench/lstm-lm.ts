@@ -1,6 +1,7 @@
 /**
  * Character-level LSTM language model: SNGD against Adam, validation perplexity per epoch.
  *
+ *   npm run bench:lm     (= npx tsx bench/lstm-lm.ts, then bench/report.ts adds it to docs/benchmarks.md)
  *   npx tsx bench/lstm-lm.ts [--text FILE] [--chars 300000] [--epochs 3] [--seq 32] [--batch 32]
  *
  * Text: FILE, or by default the King James Bible (public domain) from Debian's packages
