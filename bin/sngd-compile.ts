@@ -20,6 +20,9 @@ const program = new Command('sngd-compile')
   .argument('<model>', 'ONNX model file')
   .option('-o, --out-dir <dir>', 'output folder', '.')
   .addOption(new Option('--side <side>', 'where to apply P: the cheaper side per layer, or force one').choices(['auto', 'weight', 'activation']).default('auto'))
+  .option('--max-fisher-dim <n>', 'layers with a larger Fisher dimension d̃ get a low-rank-plus-identity Nyström Fisher layer (default: none, all dense)', parseIntOption('--max-fisher-dim', 1))
+  .option('--nystrom-rank <k>', 'rank of a Nyström Fisher layer', parseIntOption('--nystrom-rank', 1), 64)
+  .addOption(new Option('--landmarks <how>', 'Nyström landmarks: seeded uniform, or the largest diag(F) entries at the first refresh').choices(['uniform', 'diagonal']).default('uniform'))
   .option('--batch-size <n>', 'batch size the per-layer cost model assumes', parseIntOption('--batch-size', 1), 32)
   .addOption(new Option('--loss <kind>', 'also write the training and evaluation graphs for this loss: softmax cross-entropy, mean squared error, binary cross-entropy with logits').choices(['ce', 'mse', 'bce']))
   .option('--output <name>', 'the model output the loss reads (default: the first)')
@@ -31,11 +34,14 @@ const program = new Command('sngd-compile')
 await runCli('sngd-compile', () => {
   program.parse();
   const file = program.args[0]!;
-  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean; report?: boolean; refreshEvery: number }>();
+  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean; report?: boolean; refreshEvery: number; maxFisherDim?: number; nystromRank: number; landmarks: 'uniform' | 'diagonal' }>();
   const stem = modelStem(file);
   const outName = `${stem}.sngd.onnx`;
   const model = loadModel(file);
-  const result = compileModel(model, { side: opts.side, batchSize: opts.batchSize, source: file, stem, loss: opts.loss, output: opts.output });
+  const result = compileModel(model, {
+    side: opts.side, batchSize: opts.batchSize, source: file, stem, loss: opts.loss, output: opts.output,
+    maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks,
+  });
   const { model: rebuilt, manifest } = result;
   saveModel(path.join(opts.outDir, outName), rebuilt);
   const written = [path.join(opts.outDir, outName)];
@@ -51,7 +57,8 @@ await runCli('sngd-compile', () => {
   }
   console.log(`${file}: ${manifest.layers.length} weighted layer(s) rebuilt, ${manifest.skipped.length} skipped (opset ${manifest.opset})\n`);
   if (manifest.layers.length > 0) {
-    console.log(table(['layer', 'op', 'weight', 'bias', 'fisher dim', 'side', 'params'], manifest.layers.map((l) => [l.name, l.op, l.weight, l.bias ?? '-', l.fisherDim, l.side, l.paramCount])));
+    const form = (f: (typeof manifest.layers)[number]['fisher']) => (f.kind === 'nystrom' ? `nystrom k=${f.rank} (${f.landmarks})` : 'dense');
+    console.log(table(['layer', 'op', 'weight', 'bias', 'fisher dim', 'fisher', 'side', 'params'], manifest.layers.map((l) => [l.name, l.op, l.weight, l.bias ?? '-', l.fisherDim, form(l.fisher), l.side, l.paramCount])));
   }
   if (manifest.skipped.length > 0) {
     console.log('\nskipped:');

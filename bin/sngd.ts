@@ -83,6 +83,10 @@ program
   .option('--warm-start', 'start each refresh from the previous roots')
   .option('--stat-every <k>', 'fold a Fisher statistic into the EMA every k steps', parseIntOption('--stat-every', 1), DEFAULT_SNGD.statEvery)
   .addOption(new Option('--side <side>', 'where the Fisher layers apply P').choices(['auto', 'weight', 'activation']).default('auto'))
+  .option('--max-fisher-dim <n>', 'layers with a larger Fisher dimension d̃ get a low-rank-plus-identity Nyström Fisher layer (default: none, all dense)', parseIntOption('--max-fisher-dim', 1))
+  .option('--nystrom-rank <k>', 'rank of a Nyström Fisher layer', parseIntOption('--nystrom-rank', 1), 64)
+  .addOption(new Option('--landmarks <how>', 'Nyström landmarks: seeded uniform, or the largest diag(F) entries at the first refresh').choices(['uniform', 'diagonal']).default('uniform'))
+  .addOption(new Option('--nystrom-tail <how>', "Nyström: eigenvalue outside the rank-k subspace, 0 ('damping') or the mean unexplained eigenvalue ('mean')").choices(['damping', 'mean']).default('mean'))
   .addOption(new Option('--loss <kind>', 'loss').choices(['ce', 'mse', 'bce']).default('ce'))
   .option('--output <name>', 'the model output the loss reads (default: the first)')
   .addOption(new Option('--device <device>', 'execution provider').choices(['cpu', 'cuda', 'auto']).default('cpu'))
@@ -119,7 +123,11 @@ program
           rootMethod: o.root as 'ns' | 'db',
           warmStart: Boolean(o.warmStart),
           statEvery: o.statEvery as number,
+          nystromTail: o.nystromTail as 'damping' | 'mean',
         },
+        maxFisherDim: o.maxFisherDim as number | undefined,
+        nystromRank: o.nystromRank as number,
+        landmarks: o.landmarks as 'uniform' | 'diagonal',
         loss: o.loss as LossKind,
         output: o.output as string | undefined,
         side: o.side as 'auto' | 'weight' | 'activation',

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Model } from '../src/ir/graph.js';
 import { inferShapes } from '../src/shape/index.js';
 import { reconstruct, type ReconstructOptions, type SkippedLayer } from './reconstruct/index.js';
-import type { LayerRecord } from './reconstruct/record.js';
+import type { FisherForm, LayerRecord } from './reconstruct/record.js';
 import { upgradeOpset } from './upgrade/index.js';
 import { buildTrainingGraphs, type GraphContract } from './training/index.js';
 import type { LossKind } from './training/losses.js';
@@ -28,6 +28,8 @@ export interface ManifestLayer {
   W: string;
   P: string;
   S: string;
+  /** The Fisher layer's form: dense d̃ × d̃ roots P, S; or Nyström (P = U, S = b; see FisherForm). */
+  fisher: FisherForm;
   /** Recurrent nodes: the input stream ('W', sees x_t) or recurrent stream ('R', sees h_{t−1}) and its direction. */
   recurrent?: { node: string; stream: 'W' | 'R'; direction: 'forward' | 'reverse' };
 }
@@ -101,6 +103,7 @@ function manifestLayer(r: LayerRecord): ManifestLayer {
     W: r.params.W,
     P: r.params.P,
     S: r.params.S,
+    fisher: r.fisher ?? { kind: 'dense' },
     ...(r.recurrent ? { recurrent: { node: String(r.original[0]?.node.name ?? ''), stream: r.recurrent.stream, direction: r.recurrent.reverse ? 'reverse' as const : 'forward' as const } } : {}),
   };
 }

@@ -8,13 +8,17 @@
  *   statistic             + rows·d̃²              (1/R)·x̃ᵀx̃ (rows: N·pos, ×groups for conv)
  *   refresh (amortized)   + 27·d̃³ / T            ~9 scaled Newton–Schulz steps of 3 MatMuls
  *
+ *   Nyström layer (rank k, weight side only; SNGD.md §4):
+ *     Fisher layer + 4·m·d̃·k (W̃'·U, ·Uᵀ, and their backward), statistic + rows·d̃·(k+1),
+ *     refresh + (5·d̃·k² + 20·k³)/T (host float64: C·W^{-1/2}, QR, U = Q·V; two k×k Jacobi eigenproblems)
+ *
  * This counts arithmetic only. On small graphs the per-node overhead of onnxruntime and the host's
  * EMA update (d̃² per step) dominate; measured on the MNIST MLP at batch 50 (README, Results) the
  * step costs 4.7× SGD's where these counts say more: read the ratio as the cost at scale.
  */
 import type { Graph } from '../src/ir/graph.js';
 import { elementCount } from '../src/onnx/tensor.js';
-import type { LayerRecord } from './reconstruct/record.js';
+import { nystromOf, type LayerRecord } from './reconstruct/record.js';
 
 export interface LayerCost {
   name: string;
@@ -47,6 +51,11 @@ export function estimateCosts(graph: Graph, records: LayerRecord[], batch: numbe
     const rows = batch * positions * (r.kind === 'Conv' || r.kind === 'ConvTranspose' ? groups : 1);
     const dt = r.fisherDim;
     const plain = 3 * batch * positions * r.m * r.d;
+    const ny = nystromOf(r);
+    if (ny) {
+      const k = ny.rank;
+      return { name: r.name, op: r.op, side: r.side, fisherDim: dt, rows, plain, fisher: 4 * r.m * dt * k, statistic: rows * dt * (k + 1), refresh: (5 * dt * k * k + 20 * k ** 3) / refreshEvery };
+    }
     const fisher = r.side === 'weight' ? 2 * r.m * dt * dt : 2 * batch * positions * dt * dt;
     return { name: r.name, op: r.op, side: r.side, fisherDim: dt, rows, plain, fisher, statistic: rows * dt * dt, refresh: (NS_MATMULS * dt ** 3) / refreshEvery };
   });

@@ -8,7 +8,8 @@ import { cloneModel, type Model, type Node } from '../src/ir/graph.js';
 import { matmul, mat } from '../src/numerics/linalg.js';
 import { dtypeCode, type Tensor } from '../src/onnx/tensor.js';
 import { layerRules } from './reconstruct/layers.js';
-import { deserializeNode, isReconstructed, readLayerRecords, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
+import { applyLowRankRight } from '../src/numerics/nystrom.js';
+import { deserializeNode, isReconstructed, nystromOf, readLayerRecords, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
 import { toposort } from './toposort.js';
 import { foldRecurrent } from './reconstruct/recurrent.js';
 
@@ -72,8 +73,18 @@ export function foldedTensors(model: Model, rec: LayerRecord): { weight: Tensor;
     return t;
   };
   const wPrime = get(rec.params.W);
-  const p = get(rec.params.P);
   const d = rec.fisherDim;
+  const ny = nystromOf(rec);
+  if (ny) {
+    const u = get(ny.U);
+    if (wPrime.dims.join() !== [rec.m, d].join() || u.dims.join() !== [d, ny.rank].join()) {
+      throw new SngdError(`${model.source ?? 'model'}: layer '${rec.name}': W̃' is [${wPrime.dims}] and U is [${u.dims}], expected [${rec.m},${d}] and [${d},${ny.rank}]`);
+    }
+    // W̃ = W̃'·(U·diag(a)·Uᵀ + s·I) in O(m·d̃·k).
+    const wt = applyLowRankRight(mat(rec.m, d, wPrime.data as Float32Array), mat(d, ny.rank, u.data as Float32Array), get(ny.a).data as Float32Array, (get(ny.s).data as Float32Array)[0]!);
+    return layerRules[rec.kind].fromMatrix(rec.layout, wt, rec.d, wPrime.dtype);
+  }
+  const p = get(rec.params.P);
   if (wPrime.dims.join() !== [rec.m, d].join() || p.dims.join() !== [d, d].join()) {
     throw new SngdError(`${model.source ?? 'model'}: layer '${rec.name}': W̃' is [${wPrime.dims}] and P is [${p.dims}], expected [${rec.m},${d}] and [${d},${d}]`);
   }

@@ -36,3 +36,45 @@ export class FisherEma {
     return out;
   }
 }
+
+/**
+ * A Nyström layer's EMAs (SNGD.md §4): the landmark columns C = F[:, I] (d × k, row-major) and
+ * diag(F) (d), held in one array `f` = [C, diag] so checkpoints and divergence snapshots treat it
+ * like a dense EMA. 'identity' starts at F = I (C[I_j, j] = 1, diag = 1); 'zero' starts at 0 and
+ * is bias-corrected like FisherEma.
+ */
+export class NystromEma {
+  readonly f: Float64Array;
+  readonly columns: Float64Array;
+  readonly diagonal: Float64Array;
+  count = 0;
+
+  constructor(readonly dim: number, readonly rank: number, landmarks: ArrayLike<number>, readonly decay: number, readonly init: EmaInit) {
+    this.f = new Float64Array(dim * rank + dim);
+    this.columns = this.f.subarray(0, dim * rank);
+    this.diagonal = this.f.subarray(dim * rank);
+    if (init === 'identity') {
+      for (let j = 0; j < rank; j++) this.columns[landmarks[j]! * rank + j] = 1;
+      this.diagonal.fill(1);
+    }
+  }
+
+  update(columns: Float32Array, diagonal: Float32Array): void {
+    const beta = this.decay;
+    for (let i = 0; i < this.columns.length; i++) this.columns[i] = beta * this.columns[i]! + (1 - beta) * columns[i]!;
+    for (let i = 0; i < this.dim; i++) this.diagonal[i] = beta * this.diagonal[i]! + (1 - beta) * diagonal[i]!;
+    this.count++;
+  }
+
+  /** The bias correction factor (1 for 'identity'). */
+  scale(): number {
+    return this.init === 'zero' && this.count > 0 ? 1 / (1 - this.decay ** this.count) : 1;
+  }
+
+  /** tr(F) from the diagonal EMA (bias-corrected). */
+  trace(): number {
+    let t = 0;
+    for (let i = 0; i < this.dim; i++) t += this.diagonal[i]!;
+    return t * this.scale();
+  }
+}

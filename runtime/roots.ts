@@ -44,6 +44,11 @@ export interface LayerRoots {
   start: 'cold' | 'warm';
   /** Per-iteration ‖M_k − I‖_F/√d, when the graph was built with `trace`. */
   trace?: Float32Array;
+  /**
+   * A Nyström layer's roots (runtime/nystrom.ts): P = U·diag(a)·Uᵀ + s·I, S = U·diag(b)·Uᵀ + t·I;
+   * `P` and `S` are then empty, `residual` is max |UᵀU − I|.
+   */
+  nystrom?: import('../passes/reconstruct/remap.js').NystromParts & { lambdas: Float64Array; lambda: number };
 }
 
 /**

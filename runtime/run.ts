@@ -16,12 +16,16 @@ import type { Tensor } from '../src/onnx/tensor.js';
 import { compileModel, type Manifest } from '../passes/compile.js';
 import { cleanup } from '../passes/cleanup.js';
 import { fold } from '../passes/fold.js';
-import { readLayerRecords, type LayerRecord } from '../passes/reconstruct/record.js';
+import { nystromOf, readLayerRecords, type LayerRecord } from '../passes/reconstruct/record.js';
 import { L2_INPUT, type GraphContract } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
 import type { Checkpoint } from './checkpoint.js';
 import { labelsPerSample, makeBatch, type Dataset } from './data/dataset.js';
-import { FisherEma, type EmaInit } from './fisher.js';
+import { FisherEma, NystromEma, type EmaInit } from './fisher.js';
+import { refreshNystrom } from './nystrom.js';
+import { applyLowRankRight } from '../src/numerics/nystrom.js';
+import { mat } from '../src/numerics/linalg.js';
+import type { NystromParts } from '../passes/reconstruct/remap.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo } from './optimizers.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
 import { buildRemapGraph } from './remap.js';
@@ -38,6 +42,13 @@ export interface SngdSettings {
   warmStart: boolean;
   /** Fold a statistic into the EMA every k steps (the graph computes it every step). */
   statEvery: number;
+  /**
+   * Nyström layers: the eigenvalue assumed outside the rank-k subspace. 'damping': 0, so
+   * P = (F̂ + λI)^{-1/2} (SNGD.md §4; tail directions get steps ×1/λ, which diverges where F has a
+   * flat spectrum); 'mean' (default): the mean of the unexplained spectrum,
+   * μ = (tr F − tr F̂)/(d̃ − k), so P = (F̂ + μ(I − UUᵀ) + λI)^{-1/2}.
+   */
+  nystromTail?: 'damping' | 'mean';
 }
 
 export const DEFAULT_SNGD: SngdSettings = { emaDecay: 0.995, epsRel: 1e-4, epsAbs: 0, refreshEvery: 100, emaInit: 'identity', rootMethod: 'ns', warmStart: false, statEvery: 1 };
@@ -55,12 +66,19 @@ export interface RunConfig {
   source: string;
   /** Sizes for symbolic dims other than the batch (the trainer binds them from the data). */
   dims?: Record<string, number>;
+  /** Nyström Fisher layers for layers with d̃ above this (compile option; default Infinity: all dense). */
+  maxFisherDim?: number;
+  nystromRank?: number;
+  landmarks?: 'uniform' | 'diagonal';
   log?: (message: string) => void;
 }
 
 export interface LayerState {
   rec: LayerRecord;
-  ema: FisherEma;
+  /** Dense layers: the d̃ × d̃ EMA; Nyström layers: the landmark-column and diagonal EMAs. */
+  ema: FisherEma | NystromEma;
+  /** Nyström layers with 'diagonal' landmarks: whether they have been chosen (at the first refresh). */
+  landmarksFixed?: boolean;
   /** Multiplier of ε_rel, raised after a failed refresh or a non-finite step. */
   damping: number;
 }
@@ -115,8 +133,14 @@ export class TrainingRun {
     const records = readLayerRecords(rebuilt);
     // With statistics every k steps, each update stands for k steps: decay β^k keeps the EMA's time constant in steps.
     const decay = config.sngd.emaDecay ** config.sngd.statEvery;
-    this.layers = records.map((rec) => ({ rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1 }));
-    for (const r of records) this.sValues.set(r.params.S, own(r.params.S));
+    this.layers = records.map((rec) => {
+      const ny = nystromOf(rec);
+      if (!ny) return { rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1 };
+      const index = this.tensors.get(ny.index)!.data as BigInt64Array;
+      const ema = new NystromEma(rec.fisherDim, ny.rank, Array.from(index, Number), decay, config.sngd.emaInit);
+      return { rec, ema, damping: 1, landmarksFixed: ny.landmarks === 'uniform' };
+    });
+    for (const r of records) for (const name of sideRoots(r)) this.sValues.set(name, own(name));
     const optConfig = { ...defaultOptimizerConfig(config.optimizer), ...(config.momentum !== undefined ? { momentum: config.momentum } : {}), ...(config.weightDecay !== undefined ? { weightDecay: config.weightDecay } : {}) };
     this.optimizer = new Optimizer(optConfig);
     this.lastGood = this.snapshotParams();
@@ -124,7 +148,10 @@ export class TrainingRun {
 
   static async create(model: Model, config: RunConfig): Promise<TrainingRun> {
     const fisher = config.optimizer === 'sngd';
-    const compiled = compileModel(model, { loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model', dims: config.dims });
+    const compiled = compileModel(model, {
+      loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model', dims: config.dims,
+      maxFisherDim: config.maxFisherDim, nystromRank: config.nystromRank, landmarks: config.landmarks,
+    });
     const { model: rebuilt, manifest } = compiled;
     const records = readLayerRecords(rebuilt);
     const opts = config.sessionOptions;
@@ -134,10 +161,12 @@ export class TrainingRun {
     const plainStep = fisher && records.length && config.sngd.statEvery > 1 ? await createSession(withoutStatistics(compiled.train!, manifest.train!), opts, 'training graph (no statistics)') : undefined;
     const evalSession = await createSession(compiled.eval!, opts, 'evaluation graph');
     // Damping guarantees λ_min(F_λ) ≥ ε_rel·tr/(1+d·ε_rel): the scaled Newton–Schulz steps use it.
-    const refresher = fisher && records.length
-      ? new RootRefresher(records.map((r) => r.fisherDim), { method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel, sessionOptions: opts })
+    // Dense layers refresh and remap in onnxruntime graphs; Nyström layers on the host (runtime/nystrom.ts).
+    const dense = records.filter((r) => !nystromOf(r));
+    const refresher = fisher && dense.length
+      ? new RootRefresher(dense.map((r) => r.fisherDim), { method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel, sessionOptions: opts })
       : undefined;
-    const remap = fisher && records.length ? await createSession(buildRemapGraph(records.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
+    const remap = fisher && dense.length ? await createSession(buildRemapGraph(dense.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
     return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap);
   }
 
@@ -163,10 +192,10 @@ export class TrainingRun {
     const loss = Number((out[outputOf(this.trainContract, 'loss')]!.data as Float32Array)[0]);
     const grads = new Map(this.params.map((p) => [p.name, out[outputOf(this.trainContract, 'grad', p.name)]!.data as Float32Array]));
     this.stepCount++;
-    const stats = wantStats ? this.layers.map((l) => out[outputOf(this.trainContract, 'stat', l.rec.params.P)]!.data as Float32Array) : [];
+    const stats = wantStats ? this.layers.map((l) => statOutputs(l.rec).map((of) => out[outputOf(this.trainContract, 'stat', of)]!.data as Float32Array)) : [];
     const problem = !Number.isFinite(loss) ? `non-finite loss (${loss})`
       : [...grads.values()].some((g) => !allFinite(g)) ? 'non-finite gradient'
-      : stats.some((st) => !allFinite(st)) ? 'non-finite Fisher statistic'
+      : stats.some((st) => st.some((x) => !allFinite(x))) ? 'non-finite Fisher statistic'
       // A finite blow-up is divergence too: left alone it fills the Fisher EMAs with huge values.
       : this.goodSteps >= 10 && loss > DIVERGENCE_FACTOR * this.lossAvg ? `loss ${loss.toExponential(2)} is over ${DIVERGENCE_FACTOR}× its recent mean ${this.lossAvg.toExponential(2)}`
       : undefined;
@@ -183,7 +212,12 @@ export class TrainingRun {
     this.goodSteps++;
     if (this.goodSteps % SNAPSHOT_EVERY === 0) this.takeSnapshot();
     for (const s of this.trainContract.outputs.filter((o) => o.role === 'state')) assign(this.tensors, s.of!, out[s.name]!.data as Float32Array);
-    this.layers.forEach((l, i) => stats[i] && l.ema.update(stats[i]!));
+    this.layers.forEach((l, i) => {
+      const st = stats[i];
+      if (!st) return;
+      if (l.ema instanceof NystromEma) l.ema.update(st[0]!, st[1]!);
+      else l.ema.update(st[0]!);
+    });
     const params = new Map(this.params.map((p) => [p.name, this.tensors.get(p.name)!.data as Float32Array]));
     this.optimizer.step(params, grads, this.params, lr);
     return { loss, ok: true, correct: data.labels ? countCorrect(out, this.trainContract, data.labels) : 0 };
@@ -191,54 +225,115 @@ export class TrainingRun {
 
   /** Whether a refresh is due after the current step. */
   refreshDue(): boolean {
-    return this.refresher !== undefined && this.stepCount % this.config.sngd.refreshEvery === 0;
+    return this.fisher && this.layers.length > 0 && this.stepCount % this.config.sngd.refreshEvery === 0;
   }
 
-  /** The damped Fisher matrices F_λ the next refresh will root. */
+  /** The damped Fisher matrices F_λ the next refresh will root (an empty array for a Nyström layer). */
   dampedFisher(): Float32Array[] {
-    return this.layers.map((l) => l.ema.damped(this.config.sngd.epsRel * l.damping, this.config.sngd.epsAbs));
+    return this.layers.map((l) => (l.ema instanceof FisherEma ? l.ema.damped(this.config.sngd.epsRel * l.damping, this.config.sngd.epsAbs) : new Float32Array(0)));
   }
 
   /** New roots for every layer from the damped EMAs; a layer whose root fails keeps its roots. */
   async refresh(): Promise<LayerRoots[]> {
-    if (!this.refresher) return [];
-    const previous = this.config.sngd.warmStart ? this.layers.map((l) => ({ P: this.tensors.get(l.rec.params.P)!.data as Float32Array, S: this.sValues.get(l.rec.params.S)!.data as Float32Array })) : undefined;
-    const roots = await this.refresher.refresh(this.dampedFisher(), previous);
+    if (!this.fisher || this.layers.length === 0) return [];
+    const denseLayers = this.layers.filter((l) => l.ema instanceof FisherEma);
+    const previous = this.config.sngd.warmStart ? denseLayers.map((l) => ({ P: this.tensors.get(l.rec.params.P)!.data as Float32Array, S: this.sValues.get(l.rec.params.S)!.data as Float32Array })) : undefined;
+    const F = this.dampedFisher().filter((_, i) => this.layers[i]!.ema instanceof FisherEma);
+    const denseRoots = this.refresher ? await this.refresher.refresh(F, previous) : [];
+    let next = 0;
+    const roots = this.layers.map((l): LayerRoots => {
+      if (l.ema instanceof FisherEma) return denseRoots[next++]!;
+      const tail = this.config.sngd.nystromTail ?? 'mean';
+      const index = Array.from(this.tensors.get(nystromOf(l.rec)!.index)!.data as BigInt64Array, Number);
+      const r = refreshNystrom(l.ema, index, { epsRel: this.config.sngd.epsRel * l.damping, epsAbs: this.config.sngd.epsAbs, tail });
+      if (r.ok && !l.landmarksFixed) this.fixDiagonalLandmarks(l, r.nystrom!);
+      return r;
+    });
     roots.forEach((r, i) => {
       if (r.ok) return;
       const l = this.layers[i]!;
       l.damping *= 10;
       this.config.log?.(`step ${this.stepCount}: refresh of layer '${l.rec.name}' failed (${r.reason}); kept its roots, damping ×${l.damping}`);
     });
-    await this.installRoots(roots.map((r) => (r.ok ? { P: r.P, S: r.S } : undefined)));
+    await this.installRoots(roots.map((r) => (!r.ok ? undefined : r.nystrom ? { nystrom: r.nystrom } : { P: r.P, S: r.S })));
     return roots;
   }
 
+  /**
+   * 'diagonal' landmarks: after the first refresh (from the compile-time landmarks), the k largest
+   * entries of diag(F) become the landmarks for good. The column EMA restarts from the refreshed
+   * approximation's columns F̂[:, I_new], with the diagonal EMA on the landmark rows.
+   */
+  private fixDiagonalLandmarks(l: LayerState, roots: NystromParts & { lambdas: Float64Array }): void {
+    const ema = l.ema as NystromEma;
+    const ny = nystromOf(l.rec)!;
+    const d = l.rec.fisherDim;
+    const k = ny.rank;
+    const order = Array.from({ length: d }, (_, i) => i).sort((x, y) => ema.diagonal[y]! - ema.diagonal[x]! || x - y);
+    const chosen = order.slice(0, k).sort((x, y) => x - y);
+    const u = roots.U.data;
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < k; j++) {
+        const c = chosen[j]!;
+        let v = 0;
+        for (let p = 0; p < k; p++) v += u[i * k + p]! * roots.lambdas[p]! * u[c * k + p]!;
+        // F̂ is bias-corrected; the EMA stores the raw (uncorrected) sums.
+        ema.columns[i * k + j] = i === c ? ema.diagonal[c]! : v / ema.scale();
+      }
+    }
+    (this.tensors.get(ny.index)!.data as BigInt64Array).set(chosen.map(BigInt));
+    l.landmarksFixed = true;
+    this.config.log?.(`step ${this.stepCount}: layer '${l.rec.name}': Nyström landmarks fixed to the ${k} largest diagonal entries of F`);
+  }
+
   /** Installs new roots (undefined: keep a layer's roots), remapping W̃' and momentum so the function is unchanged. */
-  async installRoots(roots: ({ P: Float32Array; S: Float32Array } | undefined)[]): Promise<void> {
-    if (!this.remapSession) throw new SngdError('this run has no Fisher layers');
-    const feeds: Record<string, Tensor> = {};
-    this.layers.forEach((l, i) => {
-      const d = l.rec.fisherDim;
-      feeds[`W/${i}`] = this.tensors.get(l.rec.params.W)!;
-      feeds[`P/${i}`] = this.tensors.get(l.rec.params.P)!;
-      // A kept layer remaps by its own S·P = I: W̃' stays as it is.
-      feeds[`S/${i}`] = roots[i] ? { dtype: 'float32', dims: [d, d], data: roots[i]!.S } : this.sValues.get(l.rec.params.S)!;
-    });
-    const out = await this.remapSession.run(feeds);
-    const buffers = this.layers.map((l) => this.optimizer.buffers.get(l.rec.params.W)?.v);
-    const remappedMomentum = buffers.some((v) => v)
-      ? await this.remapSession.run({ ...feeds, ...Object.fromEntries(this.layers.map((l, i) => [`W/${i}`, { dtype: 'float32', dims: [l.rec.m, l.rec.fisherDim], data: buffers[i] ?? new Float32Array(l.rec.m * l.rec.fisherDim) } as Tensor])) })
-      : undefined;
+  async installRoots(roots: NewRoots[]): Promise<void> {
+    if (!this.fisher || this.layers.length === 0) throw new SngdError('this run has no Fisher layers');
+    // Nyström layers: W̃'_new = W̃'_old·P_old·S_new in low-rank form on the host (O(m·d̃·k)).
     this.layers.forEach((l, i) => {
       const r = roots[i];
-      if (!r) return;
-      assign(this.tensors, l.rec.params.W, out[`out/${i}`]!.data as Float32Array);
-      assign(this.tensors, l.rec.params.P, r.P);
-      assign(this.sValues, l.rec.params.S, r.S);
-      const b = this.optimizer.buffers.get(l.rec.params.W);
-      if (remappedMomentum && b?.v) b.v = Float32Array.from(remappedMomentum[`out/${i}`]!.data as Float32Array);
+      const ny = nystromOf(l.rec);
+      if (!ny || !r) return;
+      if (!('nystrom' in r)) throw new SngdError(`layer '${l.rec.name}' is a Nyström layer: install Nyström roots`);
+      const { U, a, s, b, t } = r.nystrom;
+      const f = (name: string) => this.tensors.get(name)!.data as Float32Array;
+      const d = l.rec.fisherDim;
+      const uOld = mat(d, ny.rank, f(ny.U));
+      const remap = (w: Float32Array) => applyLowRankRight(applyLowRankRight(mat(l.rec.m, d, w), uOld, f(ny.a), f(ny.s)[0]!), U, b, t).data;
+      const buffer = this.optimizer.buffers.get(l.rec.params.W);
+      if (buffer?.v) buffer.v = Float32Array.from(remap(buffer.v));
+      assign(this.tensors, l.rec.params.W, remap(f(l.rec.params.W)));
+      assign(this.tensors, ny.U, U.data);
+      assign(this.tensors, ny.a, a);
+      assign(this.tensors, ny.s, [s]);
+      assign(this.sValues, ny.b, b);
+      assign(this.sValues, ny.t, [t]);
     });
+    const dense = this.layers.map((l, i) => ({ l, r: roots[i] })).filter(({ l }) => !nystromOf(l.rec));
+    if (dense.length > 0 && this.remapSession) {
+      const feeds: Record<string, Tensor> = {};
+      dense.forEach(({ l, r }, i) => {
+        const d = l.rec.fisherDim;
+        if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
+        feeds[`W/${i}`] = this.tensors.get(l.rec.params.W)!;
+        feeds[`P/${i}`] = this.tensors.get(l.rec.params.P)!;
+        // A kept layer remaps by its own S·P = I: W̃' stays as it is.
+        feeds[`S/${i}`] = r ? { dtype: 'float32', dims: [d, d], data: r.S } : this.sValues.get(l.rec.params.S)!;
+      });
+      const out = await this.remapSession.run(feeds);
+      const buffers = dense.map(({ l }) => this.optimizer.buffers.get(l.rec.params.W)?.v);
+      const remappedMomentum = buffers.some((v) => v)
+        ? await this.remapSession.run({ ...feeds, ...Object.fromEntries(dense.map(({ l }, i) => [`W/${i}`, { dtype: 'float32', dims: [l.rec.m, l.rec.fisherDim], data: buffers[i] ?? new Float32Array(l.rec.m * l.rec.fisherDim) } as Tensor])) })
+        : undefined;
+      dense.forEach(({ l, r }, i) => {
+        if (!r || !('P' in r)) return;
+        assign(this.tensors, l.rec.params.W, out[`out/${i}`]!.data as Float32Array);
+        assign(this.tensors, l.rec.params.P, r.P);
+        assign(this.sValues, l.rec.params.S, r.S);
+        const b = this.optimizer.buffers.get(l.rec.params.W);
+        if (remappedMomentum && b?.v) b.v = Float32Array.from(remappedMomentum[`out/${i}`]!.data as Float32Array);
+      });
+    }
     this.takeSnapshot();
   }
 
@@ -271,7 +366,7 @@ export class TrainingRun {
   /** Checkpoint content: this run's state plus the caller's position data in `meta`. */
   snapshot(meta: Record<string, unknown>): Checkpoint {
     const out: Checkpoint['tensors'] = {};
-    for (const [k, v] of [...this.tensors, ...this.sValues]) out[`t:${k}`] = v.data as Float32Array;
+    for (const [k, v] of [...this.tensors, ...this.sValues]) out[`t:${k}`] = v.data as Float32Array | BigInt64Array;
     this.layers.forEach((l) => (out[`ema:${l.rec.name}`] = l.ema.f));
     for (const [k, b] of this.optimizer.buffers) {
       if (b.m) out[`m:${k}`] = b.m;
@@ -283,7 +378,7 @@ export class TrainingRun {
         step: this.stepCount,
         optimizerT: this.optimizer.t,
         divergence: { lossAvg: this.lossAvg, goodSteps: this.goodSteps },
-        layers: this.layers.map((l) => ({ name: l.rec.name, count: l.ema.count, damping: l.damping })),
+        layers: this.layers.map((l) => ({ name: l.rec.name, count: l.ema.count, damping: l.damping, ...(l.landmarksFixed !== undefined ? { landmarksFixed: l.landmarksFixed } : {}) })),
         dims: Object.fromEntries([...this.tensors, ...this.sValues].map(([k, v]) => [k, v.dims])),
       },
       tensors: out,
@@ -292,14 +387,15 @@ export class TrainingRun {
 
   /** Restores a snapshot; returns its meta for the caller's position data. */
   restore(ckpt: Checkpoint): Record<string, unknown> {
-    const meta = ckpt.meta as { step: number; optimizerT: number; layers: { name: string; count: number; damping: number }[]; dims: Record<string, number[]> };
+    const meta = ckpt.meta as { step: number; optimizerT: number; layers: { name: string; count: number; damping: number; landmarksFixed?: boolean }[]; dims: Record<string, number[]> };
     for (const map of [this.tensors, this.sValues]) {
       for (const [k, v] of map) {
         const saved = ckpt.tensors[`t:${k}`];
-        if (!(saved instanceof Float32Array) || saved.length !== (v.data as Float32Array).length) {
+        const sameType = v.data instanceof BigInt64Array ? saved instanceof BigInt64Array : saved instanceof Float32Array;
+        if (!sameType || saved.length !== (v.data as Float32Array).length) {
           throw new SngdError(`checkpoint does not match this model: tensor '${k}' is missing or has another size; train into a new --out folder or drop --resume`);
         }
-        assign(map, k, saved);
+        (v.data as Float32Array | BigInt64Array).set(saved as Float32Array & BigInt64Array);
       }
     }
     for (const l of this.layers) {
@@ -309,6 +405,7 @@ export class TrainingRun {
       l.ema.f.set(saved);
       l.ema.count = info.count;
       l.damping = info.damping;
+      if (info.landmarksFixed !== undefined) l.landmarksFixed = info.landmarksFixed;
     }
     this.optimizer.t = meta.optimizerT;
     this.optimizer.buffers.clear();
@@ -344,6 +441,21 @@ export class TrainingRun {
     this.lastGood = this.snapshotParams();
     this.lastGoodEma = this.layers.map((l) => l.ema.f.slice());
   }
+}
+
+/** Roots to install for one layer: dense P and S, Nyström parts, or undefined (keep the layer's roots). */
+export type NewRoots = { P: Float32Array; S: Float32Array } | { nystrom: NystromParts } | undefined;
+
+/** The roots a layer keeps beside W̃' for the next remap (never fed to a step): S, or b and t. */
+function sideRoots(rec: LayerRecord): string[] {
+  const ny = nystromOf(rec);
+  return ny ? [ny.b, ny.t] : [rec.params.S];
+}
+
+/** The inputs a layer's statistic outputs belong to: P (dense), or U (columns) and s (diagonal). */
+function statOutputs(rec: LayerRecord): string[] {
+  const ny = nystromOf(rec);
+  return ny ? [ny.U, ny.s] : [rec.params.P];
 }
 
 /** The training graph with its statistic outputs (and what only they need) removed. */

@@ -47,6 +47,10 @@ export interface TrainOptions {
   loss: LossKind;
   output?: string;
   side: 'auto' | 'weight' | 'activation';
+  /** Nyström Fisher layers for layers with d̃ above this (default Infinity: all dense); see passes/reconstruct. */
+  maxFisherDim?: number;
+  nystromRank?: number;
+  landmarks?: 'uniform' | 'diagonal';
   device: DeviceName;
   threads?: number;
   resume: boolean;
@@ -91,6 +95,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     optimizer: opts.optimizer, momentum: opts.momentum, weightDecay: opts.weightDecay, sngd: opts.sngd, loss: opts.loss, output: opts.output,
     side: opts.side, batchSize: opts.batchSize, sessionOptions: device.sessionOptions, source: opts.model, log,
     dims: boundDims(input.shape, sampleShape),
+    maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks,
   });
   const dataInput = run.dataInput();
 

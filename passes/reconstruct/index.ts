@@ -17,7 +17,9 @@ import { Emitter } from '../../src/ir/emit.js';
 import { identity } from '../../src/numerics/linalg.js';
 import { toposort } from '../toposort.js';
 import { deferredOps, isEmbedding, layerRules, type LayerKind, type LayerMatch, type MatchContext } from './layers.js';
-import { isReconstructed, serializeNode, withLayerRecords, type LayerRecord, type Side } from './record.js';
+import { isReconstructed, serializeNode, withLayerRecords, type FisherForm, type LayerRecord, type Side } from './record.js';
+import { emitNystromWeff, layerSeed, uniformLandmarks } from './nystrom.js';
+import { int64Tensor } from '../../src/onnx/tensor.js';
 import { SngdError } from '../../src/errors.js';
 import { isRecurrentNode, matchRecurrent, rebuildRecurrent, type RecurrentMatch } from './recurrent.js';
 
@@ -33,6 +35,18 @@ export interface ReconstructOptions {
    * for every layer anyway: the weight side then costs nothing extra, so 'auto' picks it.
    */
   l2?: boolean;
+  /**
+   * Layers whose Fisher dimension d̃ exceeds this get a Nyström Fisher layer (SNGD.md §4; weight
+   * side only); the others stay dense. Default Infinity: every layer dense. Recurrent streams
+   * always stay dense.
+   */
+  maxFisherDim?: number;
+  /** Rank k of a Nyström Fisher layer (capped at d̃). Default 64. */
+  nystromRank?: number;
+  /** How Nyström landmarks are chosen: seeded uniform at compile time, or from diag(F) at the first refresh. Default 'uniform'. */
+  landmarks?: 'uniform' | 'diagonal';
+  /** Seed of the uniform landmarks. Default 0. */
+  landmarkSeed?: number;
 }
 
 export interface SkippedLayer {
@@ -109,23 +123,49 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
   for (const match of matches) {
     if (options.only && !options.only.includes(match.node.name)) continue;
     const rule = layerRules[match.kind];
-    const { side, sideReason } = chooseSide(match, options.side ?? 'auto', batch, options.l2 ?? false);
+    const fisherDim = match.d + (match.bias ? 1 : 0);
+    const nystrom = fisherDim > (options.maxFisherDim ?? Infinity);
+    const { side, sideReason } = nystrom
+      ? { side: 'weight' as const, sideReason: `Nyström Fisher layer (d̃ = ${fisherDim} > ${options.maxFisherDim}): weight side only` }
+      : chooseSide(match, options.side ?? 'auto', batch, options.l2 ?? false);
     const prefix = `sngd/${match.node.name}`;
     const e = new Emitter(g, names, prefix);
-    const fisherDim = match.d + (match.bias ? 1 : 0);
 
     const weightT = g.initializers.get(match.weight)!.tensor;
     const biasT = match.bias ? g.initializers.get(match.bias)!.tensor : undefined;
     // P = S = I at the start, so W̃' = W̃·S = W̃.
     const wt = rule.toMatrix(match.layout, match.m, match.d, weightT, biasT);
-    const eye = identity(fisherDim);
     const W = e.init('W', { dtype: 'float32', dims: [match.m, fisherDim], data: Float32Array.from(wt.data) });
-    const P = e.init('P', { dtype: 'float32', dims: [fisherDim, fisherDim], data: Float32Array.from(eye.data) });
-    const S = e.init('S', { dtype: 'float32', dims: [fisherDim, fisherDim], data: Float32Array.from(eye.data) });
+    let P: string;
+    let S: string;
+    let fisher: FisherForm = { kind: 'dense' };
+    if (nystrom) {
+      // P = S = I: U any orthonormal columns (the landmarks' unit vectors), a = b = 0, s = t = 1.
+      const k = Math.min(options.nystromRank ?? 64, fisherDim);
+      const landmarks = uniformLandmarks(fisherDim, k, layerSeed(match.node.name, options.landmarkSeed ?? 0), match.bias !== undefined);
+      const u = new Float32Array(fisherDim * k);
+      landmarks.forEach((row, j) => (u[row * k + j] = 1));
+      const f32 = (base: string, dims: number[], data: Float32Array) => e.init(base, { dtype: 'float32', dims, data });
+      const U = f32('U', [fisherDim, k], u);
+      const a = f32('a', [k], new Float32Array(k));
+      const s = f32('s', [], Float32Array.of(1));
+      const b = f32('b', [k], new Float32Array(k));
+      const t = f32('t', [], Float32Array.of(1));
+      const index = e.init('landmarks', int64Tensor([k], landmarks));
+      fisher = { kind: 'nystrom', rank: k, landmarks: options.landmarks ?? 'uniform', U, a, s, b, t, index };
+      P = U;
+      S = b;
+    } else {
+      const eye = identity(fisherDim);
+      P = e.init('P', { dtype: 'float32', dims: [fisherDim, fisherDim], data: Float32Array.from(eye.data) });
+      S = e.init('S', { dtype: 'float32', dims: [fisherDim, fisherDim], data: Float32Array.from(eye.data) });
+    }
 
     const originals = [match.node, ...(match.biasNode ? [match.biasNode] : [])];
     const original = originals.map((n) => ({ index: originalIndex.get(n.name) ?? -1, node: serializeNode(n) }));
-    if (side === 'weight') {
+    if (fisher.kind === 'nystrom') {
+      rule.weightSide(e, match, emitNystromWeff(e, W, fisher.U, fisher.a, fisher.s, `${prefix}/fisher`));
+    } else if (side === 'weight') {
       const weff = e.op('MatMul', [W, P], {}, { name: `${prefix}/fisher` });
       rule.weightSide(e, match, weff);
     } else {
@@ -156,6 +196,7 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
       bias: match.bias ? { name: match.bias, graphInputIndex: biasInput } : undefined,
       layout: match.layout,
       params: { W, P, S },
+      fisher,
       added: { nodes: e.nodes.map((n) => n.name), initializers: e.initializers },
       original,
     });

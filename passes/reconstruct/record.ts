@@ -44,6 +44,35 @@ export interface RecurrentInfo {
   B?: string;
 }
 
+/**
+ * The form of a layer's local Fisher layer. 'dense': P and S are d̃ × d̃ (`params.P`, `params.S`).
+ * 'nystrom' (SNGD.md §4, layers with d̃ above the compile budget `maxFisherDim`):
+ * P = U·diag(a)·Uᵀ + s·I and S = U·diag(b)·Uᵀ + t·I with U [d̃, rank] orthonormal, a, b [rank],
+ * s, t scalars; the statistic is the landmark columns C = F[:, landmarks] and diag(F). Here
+ * `params.P` names U and `params.S` names b. Weight side only.
+ */
+export type FisherForm =
+  | { kind: 'dense' }
+  | {
+      kind: 'nystrom';
+      rank: number;
+      landmarks: 'uniform' | 'diagonal';
+      /** Initializers: U [d̃, rank], a [rank], s [], b [rank], t [], landmark indices (int64 [rank]). */
+      U: string;
+      a: string;
+      s: string;
+      b: string;
+      t: string;
+      index: string;
+    };
+
+export type NystromForm = Extract<FisherForm, { kind: 'nystrom' }>;
+
+/** The record's Nyström form, or undefined for a dense Fisher layer (records without `fisher` are dense). */
+export function nystromOf(rec: LayerRecord): NystromForm | undefined {
+  return rec.fisher?.kind === 'nystrom' ? rec.fisher : undefined;
+}
+
 export interface LayerRecord {
   /** The weighted node's name (the layer's identity). */
   name: string;
@@ -65,6 +94,8 @@ export interface LayerRecord {
   layout: Layout;
   /** Initializers of the reconstructed model: W̃' (trainable), P and S (the Fisher roots). */
   params: { W: string; P: string; S: string };
+  /** Dense (the default when absent) or Nyström; see FisherForm. */
+  fisher?: FisherForm;
   /** Everything the rewrite added (removed again by folding). */
   added: { nodes: string[]; initializers: string[] };
   /** Recurrent nodes only: which stream and direction this Fisher layer serves. */

@@ -6,11 +6,46 @@
 import { SngdError } from '../../src/errors.js';
 import { cloneModel, type Model } from '../../src/ir/graph.js';
 import { mat, matmul, type Mat } from '../../src/numerics/linalg.js';
-import { readLayerRecords } from './record.js';
+import { applyLowRankRight } from '../../src/numerics/nystrom.js';
+import { nystromOf, readLayerRecords } from './record.js';
+
+/** New Nyström roots of one layer: P = U·diag(a)·Uᵀ + s·I, S = U·diag(b)·Uᵀ + t·I. */
+export interface NystromParts {
+  U: Mat;
+  a: ArrayLike<number>;
+  s: number;
+  b: ArrayLike<number>;
+  t: number;
+}
+
+/** The Nyström form of remapLayer: W̃'_new = W̃'_old·P_old·S_new in O(m·d̃·k), host float64. */
+export function remapNystromLayer(model: Model, layer: string, roots: NystromParts): Model {
+  const rec = readLayerRecords(model).find((r) => r.name === layer);
+  const ny = rec && nystromOf(rec);
+  if (!rec || !ny) throw new SngdError(`${model.source ?? 'model'}: no Nyström layer named '${layer}'`);
+  const d = rec.fisherDim;
+  const k = ny.rank;
+  if (roots.U.rows !== d || roots.U.cols !== k || roots.a.length !== k || roots.b.length !== k) throw new SngdError(`layer '${layer}': new Nyström roots must have U ${d}×${k}, a and b of length ${k}`);
+  const out = cloneModel(model);
+  const inits = out.graph.initializers;
+  const f = (name: string) => inits.get(name)!.tensor.data as Float32Array;
+  const wOld = mat(rec.m, d, f(rec.params.W));
+  const weights = applyLowRankRight(wOld, mat(d, k, f(ny.U)), f(ny.a), f(ny.s)[0]!);
+  const wNew = applyLowRankRight(weights, roots.U, roots.b, roots.t);
+  const set = (name: string, dims: number[], data: ArrayLike<number>) => inits.set(name, { tensor: { dtype: 'float32', dims, data: Float32Array.from(data) } });
+  set(rec.params.W, [rec.m, d], wNew.data);
+  set(ny.U, [d, k], roots.U.data);
+  set(ny.a, [k], roots.a);
+  set(ny.s, [], [roots.s]);
+  set(ny.b, [k], roots.b);
+  set(ny.t, [], [roots.t]);
+  return out;
+}
 
 export function remapLayer(model: Model, layer: string, pNew: Mat, sNew: Mat): Model {
   const rec = readLayerRecords(model).find((r) => r.name === layer);
   if (!rec) throw new SngdError(`${model.source ?? 'model'}: no rebuilt layer named '${layer}'`);
+  if (nystromOf(rec)) throw new SngdError(`layer '${layer}' has a Nyström Fisher layer: use remapNystromLayer`);
   const d = rec.fisherDim;
   if (pNew.rows !== d || pNew.cols !== d || sNew.rows !== d || sNew.cols !== d) {
     throw new SngdError(`layer '${layer}': new roots must be ${d}×${d}`);

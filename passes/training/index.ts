@@ -21,9 +21,10 @@ import { analyzeShapes } from '../../src/shape/index.js';
 import { differentiate } from '../autodiff/index.js';
 import { cleanup } from '../cleanup.js';
 import { decomposeRecurrent } from '../recurrent/decompose.js';
-import { LAYERS_METADATA_KEY, readLayerRecords, type LayerRecord } from '../reconstruct/record.js';
+import { LAYERS_METADATA_KEY, nystromOf, readLayerRecords, type LayerRecord } from '../reconstruct/record.js';
+import { emitNystromWeff } from '../reconstruct/nystrom.js';
 import { emitLoss, type LossKind } from './losses.js';
-import { emitStatistic } from './statistics.js';
+import { emitNystromStatistic, emitStatistic } from './statistics.js';
 
 export type InputRole = 'data' | 'label' | 'param' | 'fisher' | 'state' | 'hyper';
 export type OutputRole = 'loss' | 'output' | 'grad' | 'stat' | 'state' | 'metric';
@@ -65,7 +66,11 @@ export function buildTrainingGraphs(model: Model, opts: TrainingOptions): Traini
     throw new SngdError(`${model.source ?? 'model'}: no model output named '${opts.output}'; outputs are ${g.outputs.map((o) => o.name).join(', ')}`);
   }
   const params = trainableTensors(model, records);
-  const fisher = records.map((r) => r.params.P);
+  // Dense: P. Nyström: U, a, s and the landmark indices (the statistic's Gather).
+  const fisher = records.flatMap((r) => {
+    const ny = nystromOf(r);
+    return ny ? [ny.U, ny.a, ny.s, ny.index] : [r.params.P];
+  });
   const train = buildGraph(model, opts, outputName, params, fisher, records, 'train');
   const evalGraph = buildGraph(model, opts, outputName, params, fisher, records, 'eval');
   return { train: train.model, eval: evalGraph.model, trainContract: train.contract, evalContract: evalGraph.contract };
@@ -123,7 +128,10 @@ function buildGraph(model: Model, opts: TrainingOptions, outputName: string, par
   params.forEach((p) => promote(p, 'param'));
   fisher.forEach((p) => promote(p, 'fisher'));
   // S only serves the refresh; a training or evaluation step never reads it.
-  for (const r of records) g.initializers.delete(r.params.S);
+  for (const r of records) {
+    const ny = nystromOf(r);
+    for (const name of ny ? [ny.b, ny.t] : [r.params.S]) g.initializers.delete(name);
+  }
 
   const states = mode === 'train' ? enableTrainingMode(g, names, contract, promote) : [];
   const head = resolveHead(g, outputName, opts.loss);
@@ -151,6 +159,16 @@ function buildGraph(model: Model, opts: TrainingOptions, outputName: string, par
 
   const rankOf = (v: string) => shapes.get(v)?.shape?.length;
   for (const r of records) {
+    const ny = nystromOf(r);
+    if (ny) {
+      // Landmark columns C = F_batch[:, I] (of U) and diag(F_batch) (of s).
+      const stat = emitNystromStatistic(new Emitter(g, names, `stat/${r.name}`), r, rankOf, names.fresh(`stat/${r.name}/C`), names.fresh(`stat/${r.name}/diag`));
+      outputs.push({ name: stat.columns, elemType: 1, shape: [r.fisherDim, ny.rank] });
+      contract.outputs.push({ name: stat.columns, role: 'stat', of: ny.U });
+      outputs.push({ name: stat.diagonal, elemType: 1, shape: [r.fisherDim] });
+      contract.outputs.push({ name: stat.diagonal, role: 'stat', of: ny.s });
+      continue;
+    }
     const stat = emitStatistic(new Emitter(g, names, `stat/${r.name}`), r, rankOf, names.fresh(`stat/${r.name}`));
     outputs.push({ name: stat, elemType: 1, shape: [r.fisherDim, r.fisherDim] });
     contract.outputs.push({ name: stat, role: 'stat', of: r.params.P });
@@ -186,7 +204,8 @@ function l2Seeds(b: Emitter, records: LayerRecord[], params: string[], g: Graph)
   const seeds: { value: string; grad: string }[] = [];
   const rebuilt = new Set(records.map((r) => r.params.W));
   for (const r of records) {
-    const weff = b.op('MatMul', [r.params.W, r.params.P]);
+    const ny = nystromOf(r);
+    const weff = ny ? emitNystromWeff(b, r.params.W, ny.U, ny.a, ny.s) : b.op('MatMul', [r.params.W, r.params.P]);
     const w = r.hasBias
       ? b.op('Slice', [weff, b.init('starts', int64Tensor([1], [0])), b.init('ends', int64Tensor([1], [r.d])), b.init('axes', int64Tensor([1], [1]))])
       : weff;

@@ -31,6 +31,22 @@ export function emitStatistic(b: Emitter, rec: LayerRecord, rankOf: (value: stri
   return b.op('Div', [moment, count], {}, { output });
 }
 
+/**
+ * A Nyström layer's statistic (SNGD.md §4): the landmark columns C = (1/R)·x̃ᵀ·x̃[:, I] ([d̃, k])
+ * and the diagonal (1/R)·Σ_rows x̃² ([d̃]), I the layer's landmark-index input.
+ */
+export function emitNystromStatistic(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined, columnsOut: string, diagonalOut: string): { columns: string; diagonal: string } {
+  if (rec.fisher?.kind !== 'nystrom') throw new Error(`layer '${rec.name}' is not a Nyström layer`);
+  const rows = statisticRows(b, rec, rankOf);
+  const withOne = rec.hasBias ? appendOnes(b, rows) : rows;
+  const count = b.op('Cast', [b.op('Gather', [b.op('Shape', [withOne]), b.init('zero', int64Tensor([], [0]))], { axis: 0 })], { to: 1 });
+  const picked = b.op('Gather', [withOne, rec.fisher.index], { axis: 1 });
+  const columns = b.op('Div', [b.op('MatMul', [b.op('Transpose', [withOne], { perm: [1, 0] }), picked]), count], {}, { output: columnsOut });
+  const squares = b.op('ReduceSum', [b.op('Mul', [withOne, withOne]), b.init('axis0', int64Tensor([1], [0]))], { keepdims: 0 });
+  const diagonal = b.op('Div', [squares, count], {}, { output: diagonalOut });
+  return { columns, diagonal };
+}
+
 function statisticRows(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined): string {
   const original = deserializeNode(rec.original[0]!.node);
   const attrs = original.attribute ?? [];

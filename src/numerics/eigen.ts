@@ -17,8 +17,8 @@ export interface SymmetricEigen {
   vectors: Mat;
 }
 
-/** Eigendecomposition of the symmetric part of `a` (½(A + Aᵀ)). */
-export function symmetricEigen(a: Mat, opts: { maxSweeps?: number } = {}): SymmetricEigen {
+/** Eigendecomposition of the symmetric part of `a` (½(A + Aᵀ)); stops when off-diagonal² ≤ offTolerance·total² (default 1e-30). */
+export function symmetricEigen(a: Mat, opts: { maxSweeps?: number; offTolerance?: number } = {}): SymmetricEigen {
   const n = a.rows;
   if (a.cols !== n) throw new Error(`symmetricEigen: ${a.rows}x${a.cols} is not square`);
   const w = new Float64Array(n * n);
@@ -36,7 +36,7 @@ export function symmetricEigen(a: Mat, opts: { maxSweeps?: number } = {}): Symme
         if (i !== j) off += x;
       }
     }
-    if (off <= 1e-30 * total || off === 0) break;
+    if (off <= (opts.offTolerance ?? 1e-30) * total || off === 0) break;
     for (let p = 0; p < n - 1; p++) {
       for (let q = p + 1; q < n; q++) {
         const apq = w[p * n + q]!;
