@@ -17,6 +17,8 @@ import { isReconstructed, readLayerRecords } from '../passes/reconstruct/record.
 import { SngdError } from '../src/errors.js';
 import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
+import { buildCnn } from '../models/cnn.js';
+import { buildLstmLm } from '../models/lstm-lm.js';
 import { buildMlp } from '../models/mlp.js';
 import { parseFloatOption, parseIntOption, runCli } from './cli-common.js';
 
@@ -53,6 +55,36 @@ modelCmd
       const layers = opts.layers.split(',').map((s) => Number(s.trim()));
       saveModel(opts.output, buildMlp({ layers, seed: opts.seed }));
       console.log(`wrote ${opts.output} (${layers.join('-')} MLP, seed ${opts.seed})`);
+    });
+  });
+
+modelCmd
+  .command('cnn')
+  .description('A small MNIST CNN (conv 1→8, conv 8→16 stride 2, 2×2 average pool, linear → 10), PyTorch default initialisation.')
+  .option('--channels <c1,c2>', 'channels of the two convolutions', '8,16')
+  .option('--seed <n>', 'initialisation seed', parseIntOption('--seed', 0), 2017)
+  .requiredOption('-o, --output <file>', 'where to write the model')
+  .action(async (opts: { channels: string; seed: number; output: string }) => {
+    await runCli('sngd model cnn', () => {
+      const c = opts.channels.split(',').map((v) => Number(v.trim()));
+      if (c.length !== 2 || c.some((v) => !Number.isInteger(v) || v < 1)) throw new SngdError(`--channels needs two positive integers, got '${opts.channels}'`);
+      saveModel(opts.output, buildCnn({ seed: opts.seed, channels: [c[0]!, c[1]!] }));
+      console.log(`wrote ${opts.output} (CNN ${c.join('-')}, seed ${opts.seed})`);
+    });
+  });
+
+modelCmd
+  .command('lstm-lm')
+  .description('A character-level LSTM language model: tokens [N,T] → embedding → LSTM → linear → logits [N,V,T] (train with --loss ce).')
+  .requiredOption('--vocab <n>', 'vocabulary size', parseIntOption('--vocab', 1))
+  .option('--embed <n>', 'embedding width', parseIntOption('--embed', 1), 32)
+  .option('--hidden <n>', 'LSTM hidden size', parseIntOption('--hidden', 1), 128)
+  .option('--seed <n>', 'initialisation seed', parseIntOption('--seed', 0), 2017)
+  .requiredOption('-o, --output <file>', 'where to write the model')
+  .action(async (opts: { vocab: number; embed: number; hidden: number; seed: number; output: string }) => {
+    await runCli('sngd model lstm-lm', () => {
+      saveModel(opts.output, buildLstmLm({ vocab: opts.vocab, embed: opts.embed, hidden: opts.hidden, seed: opts.seed }));
+      console.log(`wrote ${opts.output} (LSTM LM, vocabulary ${opts.vocab}, embedding ${opts.embed}, hidden ${opts.hidden}, seed ${opts.seed})`);
     });
   });
 

@@ -66,6 +66,14 @@ describe('sngd-compile and sngd export', () => {
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
+  it('sngd model writes the CNN and the LSTM language model, which compile', () => {
+    expect(cli('sngd', 'model', 'cnn', '--channels', '4,6', '-o', 'cnn.onnx').code).toBe(0);
+    expect(cli('sngd-compile', 'cnn.onnx', '-o', 'cnn-out').out).toMatch(/3 weighted layer\(s\) rebuilt/);
+    expect(cli('sngd', 'model', 'lstm-lm', '--vocab', '20', '--hidden', '8', '-o', 'lm.onnx').code).toBe(0);
+    expect(cli('sngd-compile', 'lm.onnx', '-o', 'lm-out').out).toMatch(/LSTM/);
+    expect(cli('sngd', 'model', 'cnn', '--channels', '4', '-o', 'bad.onnx').err).toMatch(/--channels needs two positive integers/);
+  });
+
   it('export refuses a model without Fisher layers', () => {
     const r = cli('sngd', 'export', 'mlp.onnx', '-o', 'x.onnx');
     expect(r.code).toBe(1);
