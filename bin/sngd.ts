@@ -113,6 +113,8 @@ program
   .addOption(new Option('--ema-init <kind>', "'identity' (reference) or 'zero' (bias-corrected)").choices(['identity', 'zero']).default(DEFAULT_SNGD.emaInit))
   .addOption(new Option('--root <method>', 'square-root iteration: coupled Newton–Schulz or Denman–Beavers').choices(['ns', 'db']).default(DEFAULT_SNGD.rootMethod))
   .option('--warm-start', 'start each refresh from the previous roots')
+  .option('--async-refresh', 'compute dense roots on a worker thread while training goes on; install them --async-lag steps later')
+  .option('--async-lag <n>', 'steps between an asynchronous refresh and its installation', parseIntOption('--async-lag', 1), 20)
   .option('--stat-every <k>', 'fold a Fisher statistic into the EMA every k steps', parseIntOption('--stat-every', 1), DEFAULT_SNGD.statEvery)
   .addOption(new Option('--side <side>', 'where the Fisher layers apply P').choices(['auto', 'weight', 'activation']).default('auto'))
   .option('--max-fisher-dim <n>', 'layers with a larger Fisher dimension d̃ get a low-rank-plus-identity Nyström Fisher layer (default: none, all dense)', parseIntOption('--max-fisher-dim', 1))
@@ -155,6 +157,8 @@ program
           rootMethod: o.root as 'ns' | 'db',
           warmStart: Boolean(o.warmStart),
           statEvery: o.statEvery as number,
+          asyncRefresh: Boolean(o.asyncRefresh),
+          asyncLag: o.asyncLag as number,
           nystromTail: o.nystromTail as 'damping' | 'mean',
         },
         maxFisherDim: o.maxFisherDim as number | undefined,

@@ -169,6 +169,8 @@ export interface RootRefresherOptions {
   scaledNs?: boolean;
   scale?: RootScale;
   sessionOptions?: SessionOptions;
+  /** How to open a root graph's session (default: createSession on this thread; see runtime/worker-session.ts). */
+  sessionFactory?: (model: Model, options: SessionOptions, label: string) => Promise<Session>;
 }
 
 /** Most steps per refresh: ample for cond(F) ≤ 1e6 cold (NS plain needs ~22 there) and for drifted warm starts. */
@@ -227,7 +229,7 @@ export class RootRefresher {
   private session(start: 'cold' | 'warm' | 'warmP'): Promise<Session> {
     let s = this.sessions.get(start);
     if (!s) {
-      s = createSession(this.graph(start), this.options.sessionOptions ?? {}, `${this.method} root graph (${start})`);
+      s = (this.options.sessionFactory ?? createSession)(this.graph(start), this.options.sessionOptions ?? {}, `${this.method} root graph (${start})`);
       this.sessions.set(start, s);
     }
     return s;

@@ -30,6 +30,7 @@ import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo }
 import { createSession, type Session, type SessionOptions } from './ort.js';
 import { buildRemapGraph } from './remap.js';
 import { RootRefresher, type LayerRoots } from './roots.js';
+import { createWorkerSession } from './worker-session.js';
 
 export interface SngdSettings {
   emaDecay: number;
@@ -49,6 +50,15 @@ export interface SngdSettings {
    * μ = (tr F − tr F̂)/(d̃ − k), so P = (F̂ + μ(I − UUᵀ) + λI)^{-1/2}.
    */
   nystromTail?: 'damping' | 'mean';
+  /**
+   * Compute dense roots on a worker thread while training goes on, and install them
+   * `asyncLag` steps after the refresh began (a fixed step, so runs stay reproducible): the main
+   * loop waits only if the roots are not ready by then. The roots are those of the Fisher EMA at
+   * the refresh's start, `asyncLag` steps old when installed. Defaults to false (the reference:
+   * synchronous).
+   */
+  asyncRefresh?: boolean;
+  asyncLag?: number;
 }
 
 export const DEFAULT_SNGD: SngdSettings = { emaDecay: 0.995, epsRel: 1e-4, epsAbs: 0, refreshEvery: 100, emaInit: 'identity', rootMethod: 'ns', warmStart: false, statEvery: 1 };
@@ -100,6 +110,8 @@ export class TrainingRun {
   readonly optimizer: Optimizer;
   readonly fisher: boolean;
   stepCount = 0;
+  /** An asynchronous refresh under way: its inputs (for checkpoints) and the step it is installed at. */
+  private pending?: { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: { P: Float32Array; S: Float32Array }[]; applyAt: number };
   /** Parameters and Fisher EMAs at the last snapshot (every SNAPSHOT_EVERY good steps). */
   private lastGood: Map<string, Float32Array>;
   private lastGoodEma: Float64Array[] = [];
@@ -164,7 +176,11 @@ export class TrainingRun {
     // Dense layers refresh and remap in onnxruntime graphs; Nyström layers on the host (runtime/nystrom.ts).
     const dense = records.filter((r) => !nystromOf(r));
     const refresher = fisher && dense.length
-      ? new RootRefresher(dense.map((r) => r.fisherDim), { method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel, sessionOptions: opts })
+      ? new RootRefresher(dense.map((r) => r.fisherDim), {
+          method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel,
+          // On a worker, one thread: the other core is the training steps'.
+          ...(config.sngd.asyncRefresh ? { sessionOptions: { ...opts, intraOpNumThreads: 1 }, sessionFactory: createWorkerSession } : { sessionOptions: opts }),
+        })
       : undefined;
     const remap = fisher && dense.length ? await createSession(buildRemapGraph(dense.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
     return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap);
@@ -236,10 +252,39 @@ export class TrainingRun {
   /** New roots for every layer from the damped EMAs; a layer whose root fails keeps its roots. */
   async refresh(): Promise<LayerRoots[]> {
     if (!this.fisher || this.layers.length === 0) return [];
+    if (this.pending) await this.finishRefresh(await this.pending.roots); // a lag ≥ T: install the previous one first
+    this.pending = undefined;
+    const started = this.startDenseRoots();
+    if (this.config.sngd.asyncRefresh) {
+      this.pending = { ...started, applyAt: this.stepCount + (this.config.sngd.asyncLag ?? DEFAULT_ASYNC_LAG) };
+      return [];
+    }
+    return this.finishRefresh(await started.roots);
+  }
+
+  /** Whether an asynchronous refresh is due to be installed now. */
+  pendingDue(): boolean {
+    return this.pending !== undefined && this.stepCount >= this.pending.applyAt;
+  }
+
+  /** With asyncRefresh: installs the pending refresh if this is its step (waiting for it if needed). */
+  async applyPendingRefresh(): Promise<LayerRoots[]> {
+    if (!this.pending || this.stepCount < this.pending.applyAt) return [];
+    const pending = this.pending;
+    this.pending = undefined;
+    return this.finishRefresh(await pending.roots);
+  }
+
+  /** Starts the dense roots of the current damped EMAs (on the worker when asynchronous). */
+  private startDenseRoots(F?: Float32Array[], previous?: { P: Float32Array; S: Float32Array }[]): { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: { P: Float32Array; S: Float32Array }[] } {
     const denseLayers = this.layers.filter((l) => l.ema instanceof FisherEma);
-    const previous = this.config.sngd.warmStart ? denseLayers.map((l) => ({ P: this.tensors.get(l.rec.params.P)!.data as Float32Array, S: this.sValues.get(l.rec.params.S)!.data as Float32Array })) : undefined;
-    const F = this.dampedFisher().filter((_, i) => this.layers[i]!.ema instanceof FisherEma);
-    const denseRoots = this.refresher ? await this.refresher.refresh(F, previous) : [];
+    const prev = previous ?? (this.config.sngd.warmStart ? denseLayers.map((l) => ({ P: (this.tensors.get(l.rec.params.P)!.data as Float32Array).slice(), S: (this.sValues.get(l.rec.params.S)!.data as Float32Array).slice() })) : undefined);
+    const f = F ?? this.dampedFisher().filter((_, i) => this.layers[i]!.ema instanceof FisherEma);
+    return { roots: this.refresher ? this.refresher.refresh(f, prev) : Promise.resolve([]), F: f, previous: prev };
+  }
+
+  /** Judges and installs dense roots, computing the Nyström layers' roots now. */
+  private async finishRefresh(denseRoots: LayerRoots[]): Promise<LayerRoots[]> {
     let next = 0;
     const roots = this.layers.map((l): LayerRoots => {
       if (l.ema instanceof FisherEma) return denseRoots[next++]!;
@@ -372,9 +417,16 @@ export class TrainingRun {
       if (b.m) out[`m:${k}`] = b.m;
       if (b.v) out[`v:${k}`] = b.v;
     }
+    // An asynchronous refresh under way is saved by its inputs: a resumed run starts it again.
+    this.pending?.F.forEach((f, i) => (out[`pending:F:${i}`] = f));
+    this.pending?.previous?.forEach((p, i) => {
+      out[`pending:P:${i}`] = p.P;
+      out[`pending:S:${i}`] = p.S;
+    });
     return {
       meta: {
         ...meta,
+        ...(this.pending ? { pendingRefresh: { applyAt: this.pending.applyAt, layers: this.pending.F.length, warm: this.pending.previous !== undefined } } : {}),
         step: this.stepCount,
         optimizerT: this.optimizer.t,
         divergence: { lossAvg: this.lossAvg, goodSteps: this.goodSteps },
@@ -421,6 +473,13 @@ export class TrainingRun {
     this.lossAvg = guard?.lossAvg ?? 0;
     this.goodSteps = guard?.goodSteps ?? 0;
     this.takeSnapshot();
+    const pending = ckpt.meta.pendingRefresh as { applyAt: number; layers: number; warm: boolean } | undefined;
+    this.pending = undefined;
+    if (pending) {
+      const F = Array.from({ length: pending.layers }, (_, i) => (ckpt.tensors[`pending:F:${i}`] as Float32Array).slice());
+      const previous = pending.warm ? Array.from({ length: pending.layers }, (_, i) => ({ P: (ckpt.tensors[`pending:P:${i}`] as Float32Array).slice(), S: (ckpt.tensors[`pending:S:${i}`] as Float32Array).slice() })) : undefined;
+      this.pending = { ...this.startDenseRoots(F, previous), applyAt: pending.applyAt };
+    }
     return ckpt.meta;
   }
 
@@ -464,6 +523,9 @@ function withoutStatistics(train: Model, contract: GraphContract): Model {
   const stats = new Set(contract.outputs.filter((o) => o.role === 'stat').map((o) => o.name));
   return { ...train, graph: cleanup({ ...g, outputs: g.outputs.filter((o) => !stats.has(o.name)) }) };
 }
+
+/** Steps between an asynchronous refresh's start and its installation. */
+const DEFAULT_ASYNC_LAG = 20;
 
 /** A step whose loss exceeds this multiple of the recent mean counts as diverging. */
 const DIVERGENCE_FACTOR = 100;

@@ -136,9 +136,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           pos.sums.seen += batch.size;
         }
         epochSamples += batch.size;
-        if (run.refreshDue()) {
+        if (run.pendingDue() || run.refreshDue()) {
+          // Time the main loop spends on refreshes: a whole synchronous one, or with --async-refresh
+          // the start and the installation (including any wait for the worker).
           const t0 = performance.now();
-          await run.refresh();
+          await run.applyPendingRefresh();
+          if (run.refreshDue()) await run.refresh();
           pos.refreshSeconds += (performance.now() - t0) / 1000;
         }
         const sps = epochSamples / ((performance.now() - epochStart) / 1000);

@@ -200,6 +200,18 @@ describe('SNGD runtime', () => {
     expect(full.epochs[2]!.testAccuracy).toBeGreaterThan(0.8);
   });
 
+  it('with asynchronous refreshes too: a checkpoint taken while roots are computing resumes to the same metrics', async () => {
+    const asyncSngd = { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, asyncRefresh: true, asyncLag: 3 };
+    const full = await train(options('async-full', { epochs: 2, sngd: asyncSngd }));
+    // Checkpoint at step 8: the refresh started at step 7 is installed at step 10.
+    await train(options('async-stopped', { epochs: 2, sngd: asyncSngd, maxSteps: 12, checkpointEvery: 8 }));
+    const resumed = await train(options('async-stopped', { epochs: 2, sngd: asyncSngd, resume: true, checkpointEvery: 8 }));
+    expect(resumed.steps).toBe(full.steps);
+    const strip = (file: string) => readMetrics(file).map(({ seconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
+    expect(strip(path.join(dir, 'async-stopped', 'metrics.jsonl'))).toEqual(strip(path.join(dir, 'async-full', 'metrics.jsonl')));
+    expect(full.epochs[1]!.testAccuracy).toBeGreaterThan(0.7);
+  });
+
   it("the exported model has the input model's interface and the trainer's test accuracy", async () => {
     const result = await train(options('export', { epochs: 1 }));
     const exported = loadModel(result.modelFile);
