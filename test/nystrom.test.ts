@@ -17,7 +17,6 @@ import { fold } from '../passes/fold.js';
 import { readLayerRecords, nystromOf } from '../passes/reconstruct/record.js';
 import { remapNystromLayer } from '../passes/reconstruct/remap.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
-import { writeNpy } from '../src/data/npy.js';
 import { symmetricEigen } from '../src/numerics/eigen.js';
 import { identity, mat, matmul, transpose, type Mat } from '../src/numerics/linalg.js';
 import { lowRankDense, nystromCoefficients, nystromEigen, nystromRoots, orthonormalityError } from '../src/numerics/nystrom.js';
@@ -29,6 +28,7 @@ import { createSession, runModel } from '../runtime/ort.js';
 import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
+import { writeTeacherDataset } from './helpers/teacher-data.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-nystrom-'));
@@ -270,29 +270,7 @@ describe('Nyström layers in a training run', () => {
 });
 
 describe('Nyström training end to end', () => {
-  /** A separable 4-class problem from a random linear teacher (as test/trainer.test.ts). */
-  function writeDataset(n: number, features: number, seed: number, prefix: string): { x: string; y: string } {
-    const teacherRng = new Rng(99);
-    const teacher = Array.from({ length: 4 * features }, () => teacherRng.normal());
-    const rng = new Rng(seed);
-    const x = new Float32Array(n * features);
-    const y = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      let bestScore = -Infinity;
-      for (let f = 0; f < features; f++) x[i * features + f] = rng.normal();
-      for (let c = 0; c < 4; c++) {
-        let s = 0;
-        for (let f = 0; f < features; f++) s += teacher[c * features + f]! * x[i * features + f]!;
-        if (s > bestScore) [best, bestScore] = [c, s];
-      }
-      y[i] = BigInt(best);
-    }
-    const files = { x: path.join(dir, `${prefix}-x.npy`), y: path.join(dir, `${prefix}-y.npy`) };
-    writeNpy(files.x, { dtype: 'float32', dims: [n, features], data: x });
-    writeNpy(files.y, { dtype: 'int64', dims: [n], data: y });
-    return files;
-  }
+  const writeDataset = (n: number, features: number, seed: number, prefix: string) => writeTeacherDataset(dir, n, features, seed, prefix);
 
   function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     const trainFiles = writeDataset(600, 30, 1, 'train');

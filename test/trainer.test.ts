@@ -12,7 +12,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildMlp } from '../models/mlp.js';
 import { compileModel } from '../passes/compile.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
-import { writeNpy } from '../src/data/npy.js';
 import { mat, matmul, type Mat } from '../src/numerics/linalg.js';
 import { symmetricEigen } from '../src/numerics/eigen.js';
 import { Rng } from '../src/numerics/random.js';
@@ -24,34 +23,13 @@ import { createSession, runModel } from '../runtime/ort.js';
 import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
+import { writeTeacherDataset } from './helpers/teacher-data.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-trainer-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A separable 4-class problem from a random linear teacher, as NPY pairs (train and test). */
-function writeDataset(n: number, features: number, seed: number, prefix: string): { x: string; y: string } {
-  const teacherRng = new Rng(99);
-  const teacher = Array.from({ length: 4 * features }, () => teacherRng.normal());
-  const rng = new Rng(seed);
-  const x = new Float32Array(n * features);
-  const y = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    let bestScore = -Infinity;
-    for (let f = 0; f < features; f++) x[i * features + f] = rng.normal();
-    for (let c = 0; c < 4; c++) {
-      let s = 0;
-      for (let f = 0; f < features; f++) s += teacher[c * features + f]! * x[i * features + f]!;
-      if (s > bestScore) [best, bestScore] = [c, s];
-    }
-    y[i] = BigInt(best);
-  }
-  const files = { x: path.join(dir, `${prefix}-x.npy`), y: path.join(dir, `${prefix}-y.npy`) };
-  writeNpy(files.x, { dtype: 'float32', dims: [n, features], data: x });
-  writeNpy(files.y, { dtype: 'int64', dims: [n], data: y });
-  return files;
-}
+const writeDataset = (n: number, features: number, seed: number, prefix: string) => writeTeacherDataset(dir, n, features, seed, prefix);
 
 const trainFiles = writeDataset(600, 12, 1, 'train');
 const testFiles = writeDataset(300, 12, 2, 'test');
