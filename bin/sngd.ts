@@ -113,6 +113,7 @@ program
   .addOption(new Option('--ema-init <kind>', "'identity' (reference) or 'zero' (bias-corrected)").choices(['identity', 'zero']).default(DEFAULT_SNGD.emaInit))
   .addOption(new Option('--root <method>', 'square-root iteration: coupled Newton–Schulz or Denman–Beavers').choices(['ns', 'db']).default(DEFAULT_SNGD.rootMethod))
   .option('--warm-start', 'start each refresh from the previous roots')
+  .option('--damping-warmup <steps>', 'start ε_rel ×100 and decay it geometrically to --eps-rel over these steps', parseIntOption('--damping-warmup', 0), 0)
   .option('--async-refresh', 'compute dense roots on a worker thread while training goes on; install them --async-lag steps later')
   .option('--async-lag <n>', 'steps between an asynchronous refresh and its installation', parseIntOption('--async-lag', 1), 20)
   .option('--stat-every <k>', 'fold a Fisher statistic into the EMA every k steps', parseIntOption('--stat-every', 1), DEFAULT_SNGD.statEvery)
@@ -158,6 +159,7 @@ program
           warmStart: Boolean(o.warmStart),
           statEvery: o.statEvery as number,
           asyncRefresh: Boolean(o.asyncRefresh),
+          dampingWarmup: o.dampingWarmup as number,
           asyncLag: o.asyncLag as number,
           nystromTail: o.nystromTail as 'damping' | 'mean',
         },

@@ -59,6 +59,13 @@ export interface SngdSettings {
    */
   asyncRefresh?: boolean;
   asyncLag?: number;
+  /**
+   * Damping warm-up: over the first `dampingWarmup` steps ε_rel starts `dampingWarmupFactor`
+   * (default 100) times larger and decays geometrically to its value, so the first roots, made from
+   * few statistics, take cautious steps. 0 (default): none.
+   */
+  dampingWarmup?: number;
+  dampingWarmupFactor?: number;
 }
 
 export const DEFAULT_SNGD: SngdSettings = { emaDecay: 0.995, epsRel: 1e-4, epsAbs: 0, refreshEvery: 100, emaInit: 'identity', rootMethod: 'ns', warmStart: false, statEvery: 1 };
@@ -224,7 +231,8 @@ export class TrainingRun {
       this.config.log?.(`step ${this.stepCount}: ${problem}; restored the last good parameters and raised damping ×10`);
       return { loss, ok: false, correct: 0 };
     }
-    this.lossAvg = this.goodSteps === 0 ? loss : 0.9 * this.lossAvg + 0.1 * loss;
+    // A slow mean (about 50 steps): a blow-up over a few steps must not drag it along.
+    this.lossAvg = this.goodSteps === 0 ? loss : 0.98 * this.lossAvg + 0.02 * loss;
     this.goodSteps++;
     if (this.goodSteps % SNAPSHOT_EVERY === 0) this.takeSnapshot();
     for (const s of this.trainContract.outputs.filter((o) => o.role === 'state')) assign(this.tensors, s.of!, out[s.name]!.data as Float32Array);
@@ -246,7 +254,14 @@ export class TrainingRun {
 
   /** The damped Fisher matrices F_λ the next refresh will root (an empty array for a Nyström layer). */
   dampedFisher(): Float32Array[] {
-    return this.layers.map((l) => (l.ema instanceof FisherEma ? l.ema.damped(this.config.sngd.epsRel * l.damping, this.config.sngd.epsAbs) : new Float32Array(0)));
+    return this.layers.map((l) => (l.ema instanceof FisherEma ? l.ema.damped(this.epsRel() * l.damping, this.config.sngd.epsAbs) : new Float32Array(0)));
+  }
+
+  /** ε_rel at the current step: the configured value, raised during the damping warm-up. */
+  epsRel(): number {
+    const { epsRel, dampingWarmup = 0, dampingWarmupFactor = 100 } = this.config.sngd;
+    if (dampingWarmup <= 0 || this.stepCount >= dampingWarmup) return epsRel;
+    return epsRel * dampingWarmupFactor ** (1 - this.stepCount / dampingWarmup);
   }
 
   /** New roots for every layer from the damped EMAs; a layer whose root fails keeps its roots. */
@@ -290,7 +305,7 @@ export class TrainingRun {
       if (l.ema instanceof FisherEma) return denseRoots[next++]!;
       const tail = this.config.sngd.nystromTail ?? 'mean';
       const index = Array.from(this.tensors.get(nystromOf(l.rec)!.index)!.data as BigInt64Array, Number);
-      const r = refreshNystrom(l.ema, index, { epsRel: this.config.sngd.epsRel * l.damping, epsAbs: this.config.sngd.epsAbs, tail });
+      const r = refreshNystrom(l.ema, index, { epsRel: this.epsRel() * l.damping, epsAbs: this.config.sngd.epsAbs, tail });
       if (r.ok && !l.landmarksFixed) this.fixDiagonalLandmarks(l, r.nystrom!);
       return r;
     });
@@ -528,7 +543,7 @@ function withoutStatistics(train: Model, contract: GraphContract): Model {
 const DEFAULT_ASYNC_LAG = 20;
 
 /** A step whose loss exceeds this multiple of the recent mean counts as diverging. */
-const DIVERGENCE_FACTOR = 100;
+const DIVERGENCE_FACTOR = 10;
 /** Good steps between snapshots of the state a diverging step returns to. */
 const SNAPSHOT_EVERY = 10;
 
