@@ -222,6 +222,19 @@ describe('SNGD runtime', () => {
     await run.release();
   });
 
+  it('damping warm-up: ε_rel starts 100× larger and decays geometrically to its value', async () => {
+    const run = await TrainingRun.create(buildMlp({ layers: [12, 16, 4], seed: 9 }), { ...runConfig, sngd: { ...runConfig.sngd, epsRel: 1e-3, dampingWarmup: 10 } });
+    const eps: number[] = [];
+    for (let i = 0; i <= 10; i++) {
+      eps.push(run.epsRel());
+      await run.step(batch(i), 0.01, 0);
+    }
+    expect(eps[0]).toBeCloseTo(1e-1, 12);
+    expect(eps[5]).toBeCloseTo(1e-2, 12);
+    expect(eps[10]).toBeCloseTo(1e-3, 12);
+    await run.release();
+  });
+
   it('treats a finite loss blow-up as divergence too', async () => {
     const messages: string[] = [];
     const run = await TrainingRun.create(buildMlp({ layers: [12, 16, 4], seed: 9 }), { ...runConfig, loss: 'mse', log: (m) => messages.push(m) });
