@@ -23,11 +23,11 @@ import { lowRankDense, nystromCoefficients, nystromEigen, nystromRoots, orthonor
 import { Rng } from '../src/numerics/random.js';
 import { saveModel } from '../src/onnx/export.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
-import { readMetrics } from '../runtime/metrics.js';
 import { createSession, runModel } from '../runtime/ort.js';
 import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
+import { expectExactResume } from './helpers/resume.js';
 import { writeTeacherDataset } from './helpers/teacher-data.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
 
@@ -290,12 +290,7 @@ describe('Nyström training end to end', () => {
   }
 
   it('a stopped and resumed run writes the same metrics as an uninterrupted one (Nyström state round-trips)', async () => {
-    const full = await train(options('full'));
-    await train(options('stopped', { maxSteps: 37, checkpointEvery: 10 }));
-    const resumed = await train(options('stopped', { resume: true, checkpointEvery: 10 }));
-    expect(resumed.steps).toBe(full.steps);
-    const strip = (file: string) => readMetrics(file).map(({ seconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
-    expect(strip(path.join(dir, 'stopped', 'metrics.jsonl'))).toEqual(strip(path.join(dir, 'full', 'metrics.jsonl')));
+    const full = await expectExactResume(options, 'nystrom', 37, 10);
     expect(full.epochs[2]!.testAccuracy).toBeGreaterThan(0.8);
   });
 

@@ -6,13 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { fold } from '../passes/fold.js';
 import { findLayers, reconstruct } from '../passes/reconstruct/index.js';
-import { remapLayer } from '../passes/reconstruct/remap.js';
 import type { Model } from '../src/ir/graph.js';
-import { identity, matmul, randomSpd, transpose, type Mat } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
 import { runModel } from '../runtime/ort.js';
 import { maxRelError } from './helpers/compare.js';
 import { layerCases, skippedLayersModel } from './helpers/layer-models.js';
+import { signature, withRandomRoots } from './helpers/roots.js';
 import { compileModel, WORKING_OPSET } from '../passes/compile.js';
 import { upgradeOpset } from '../passes/upgrade/index.js';
 import { loadModel } from '../src/onnx/import.js';
@@ -22,52 +21,6 @@ import { CORPUS_SKIP_MESSAGE, corpusAvailable, corpusModels } from './helpers/co
 
 /** Float32 rounding through W̃'·P and x̃·P: 1e-5 relative is the acceptance bound. */
 const TOL = 1e-5;
-
-/**
- * Random roots for every layer: P = Q·F^{-1/2}, S = F^{1/2}·Qᵀ with Q orthogonal, so PᵀP = F⁻¹ and
- * S·P = I but P is not symmetric (as after a warm-started refresh); `symmetric` drops Q.
- */
-function withRandomRoots(model: Model, seed: number, symmetric = false): Model {
-  const rng = new Rng(seed);
-  let out = model;
-  for (const layer of findRecords(model)) {
-    const { P, S } = randomSpd(layer.fisherDim, rng);
-    if (symmetric) {
-      out = remapLayer(out, layer.name, P, S);
-      continue;
-    }
-    const { Q } = randomOrthogonal(layer.fisherDim, rng);
-    out = remapLayer(out, layer.name, matmul(Q, P), matmul(S, transpose(Q)));
-  }
-  return out;
-}
-
-function randomOrthogonal(n: number, rng: Rng): { Q: Mat } {
-  // A product of three Householder reflections I − 2vvᵀ/‖v‖².
-  const q = identity(n);
-  for (let r = 0; r < 3; r++) {
-    const v = Array.from({ length: n }, () => rng.normal());
-    const norm = Math.hypot(...v);
-    const h = identity(n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) h.data[i * n + j]! -= (2 * v[i]! * v[j]!) / (norm * norm);
-    q.data.set(matmul(q, h).data);
-  }
-  return { Q: q };
-}
-
-function findRecords(model: Model) {
-  const entry = model.extra?.metadataProps?.find((p) => p.key === 'sngd.layers');
-  return JSON.parse(entry?.value ?? '[]') as { name: string; fisherDim: number }[];
-}
-
-function signature(m: Model) {
-  return {
-    nodes: m.graph.nodes.map((n) => `${n.name}:${n.opType}(${n.inputs.join(',')})->${n.outputs.join(',')}`).sort(),
-    inputs: m.graph.inputs.map((v) => v.name),
-    outputs: m.graph.outputs.map((v) => v.name),
-    initializers: [...m.graph.initializers.keys()].sort(),
-  };
-}
 
 describe.each(layerCases())('$name', ({ model, feeds, layers }) => {
   it.each(['weight', 'activation', 'auto'] as const)('rebuilds every layer (%s side) with an unchanged function, and folds back', async (side) => {

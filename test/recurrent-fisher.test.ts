@@ -19,12 +19,13 @@ import { buildTrainingGraphs } from '../passes/training/index.js';
 import type { Model } from '../src/ir/graph.js';
 import { decomposeRecurrent } from '../passes/recurrent/decompose.js';
 import { serializeNode } from '../passes/reconstruct/record.js';
-import { identity, mat, matmul, randomSpd, transpose, type Mat } from '../src/numerics/linalg.js';
+import { mat, matmul, randomOrthogonal, randomSpd, transpose } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
 import { elementCount, float32Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { createSession, runModel } from '../runtime/ort.js';
 import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
 import { maxRelError } from './helpers/compare.js';
+import { signature, withRandomRoots } from './helpers/roots.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
 import { zooModels } from './fixtures/zoo.js';
 
@@ -90,38 +91,6 @@ function buildCase(c: RecCase, seed = 1): { model: Model; feeds: Record<string, 
   return { model, feeds: { x: rand(rng, layout === 0 ? [T, N, I] : [N, T, I], 1) } };
 }
 
-function randomOrthogonal(n: number, rng: Rng): Mat {
-  const q = identity(n);
-  for (let r = 0; r < 3; r++) {
-    const v = Array.from({ length: n }, () => rng.normal());
-    const norm2 = v.reduce((a, x) => a + x * x, 0);
-    const h = identity(n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) h.data[i * n + j]! -= (2 * v[i]! * v[j]!) / norm2;
-    q.data.set(matmul(q, h).data);
-  }
-  return q;
-}
-
-/** Random roots on every record: P = Q·F^{-1/2}, S = F^{1/2}·Qᵀ (non-symmetric P, S·P = I). */
-function withRandomRoots(model: Model, seed: number): Model {
-  const rng = new Rng(seed);
-  let out = model;
-  for (const rec of readLayerRecords(model)) {
-    const { P, S } = randomSpd(rec.fisherDim, rng);
-    const q = randomOrthogonal(rec.fisherDim, rng);
-    out = remapLayer(out, rec.name, matmul(q, P), matmul(S, transpose(q)));
-  }
-  return out;
-}
-
-function signature(m: Model) {
-  return {
-    nodes: m.graph.nodes.map((n) => `${n.name}:${n.opType}(${n.inputs.join(',')})->${n.outputs.join(',')}`).sort(),
-    inputs: m.graph.inputs.map((v) => v.name),
-    outputs: m.graph.outputs.map((v) => v.name),
-    initializers: [...m.graph.initializers.keys()].sort(),
-  };
-}
 
 /** onnxruntime's CPU kernels reject layout 1: such models run unrolled (passes/recurrent). */
 async function run(model: Model, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {

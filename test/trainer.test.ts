@@ -18,12 +18,12 @@ import { Rng } from '../src/numerics/random.js';
 import { saveModel } from '../src/onnx/export.js';
 import { loadModel } from '../src/onnx/import.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
-import { readMetrics } from '../runtime/metrics.js';
 import { createSession, runModel } from '../runtime/ort.js';
 import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
 import { writeTeacherDataset } from './helpers/teacher-data.js';
+import { expectExactResume } from './helpers/resume.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-trainer-'));
@@ -168,25 +168,15 @@ describe('SNGD runtime', () => {
   });
 
   it('a run stopped mid-epoch and resumed writes the same metrics as an uninterrupted run', async () => {
-    const full = await train(options('full'));
-    await train(options('stopped', { maxSteps: 37, checkpointEvery: 10 }));
-    const resumed = await train(options('stopped', { resume: true, checkpointEvery: 10 }));
-    expect(resumed.steps).toBe(full.steps);
-    const strip = (file: string) => readMetrics(file).map(({ seconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
-    expect(strip(path.join(dir, 'stopped', 'metrics.jsonl'))).toEqual(strip(path.join(dir, 'full', 'metrics.jsonl')));
+    const full = await expectExactResume(options, 'sync', 37, 10);
     // Learned something: the teacher problem is separable.
     expect(full.epochs[2]!.testAccuracy).toBeGreaterThan(0.8);
   });
 
   it('with asynchronous refreshes too: a checkpoint taken while roots are computing resumes to the same metrics', async () => {
     const asyncSngd = { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, asyncRefresh: true, asyncLag: 3 };
-    const full = await train(options('async-full', { epochs: 2, sngd: asyncSngd }));
     // Checkpoint at step 8: the refresh started at step 7 is installed at step 10.
-    await train(options('async-stopped', { epochs: 2, sngd: asyncSngd, maxSteps: 12, checkpointEvery: 8 }));
-    const resumed = await train(options('async-stopped', { epochs: 2, sngd: asyncSngd, resume: true, checkpointEvery: 8 }));
-    expect(resumed.steps).toBe(full.steps);
-    const strip = (file: string) => readMetrics(file).map(({ seconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
-    expect(strip(path.join(dir, 'async-stopped', 'metrics.jsonl'))).toEqual(strip(path.join(dir, 'async-full', 'metrics.jsonl')));
+    const full = await expectExactResume(options, 'async', 12, 8, { epochs: 2, sngd: asyncSngd });
     expect(full.epochs[1]!.testAccuracy).toBeGreaterThan(0.7);
   });
 

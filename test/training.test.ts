@@ -12,7 +12,7 @@ import { readLayerRecords } from '../passes/reconstruct/record.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
 import { checkStepGradients, initialFeeds, outputName } from './helpers/step-check.js';
 import type { Model } from '../src/ir/graph.js';
-import { identity, mat, matmul, randomSpd, transpose, type Mat } from '../src/numerics/linalg.js';
+import { mat, matmul, randomOrthogonal, randomSpd, transpose } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { createSession } from '../runtime/ort.js';
@@ -24,13 +24,6 @@ async function checkStep(rebuilt: Model, loss: 'ce' | 'mse' | 'bce', data: Recor
 
 const output = outputName;
 
-function householder(n: number, rng: Rng): Mat {
-  const v = Array.from({ length: n }, () => rng.normal());
-  const norm2 = v.reduce((a, x) => a + x * x, 0);
-  const h = identity(n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) h.data[i * n + j]! -= (2 * v[i]! * v[j]!) / norm2;
-  return h;
-}
 
 function mnistLikeBatch(rng: Rng, n: number, features: number, classes: number): { x: Tensor; labels: Tensor } {
   return { x: float32Tensor([n, features], rng.floats(n * features, 0, 1)), labels: int64Tensor([n], Array.from({ length: n }, () => rng.int(classes))) };
@@ -76,8 +69,8 @@ describe('training graph', () => {
     // Random P, W̃′ = W̃·P⁻¹: the same function, a reparametrized gradient.
     const rec = readLayerRecords(identityRoots)[0]!;
     const spdRoots = randomSpd(rec.fisherDim, rng);
-    // A Householder reflection H (orthogonal, symmetric): P = H·F^{-1/2}, S = F^{1/2}·H keep S·P = I, PᵀP = F⁻¹.
-    const h = householder(rec.fisherDim, rng);
+    // A single Householder reflection H (orthogonal, symmetric): P = H·F^{-1/2}, S = F^{1/2}·H keep S·P = I, PᵀP = F⁻¹.
+    const h = randomOrthogonal(rec.fisherDim, rng, 1);
     const P = symmetric ? spdRoots.P : matmul(h, spdRoots.P);
     const S = symmetric ? spdRoots.S : matmul(spdRoots.S, h);
     const spd = remapLayer(identityRoots, rec.name, P, S);

@@ -66,11 +66,10 @@ export function frobenius(a: Mat): number {
  * Q·diag(λ)·Qᵀ with Q a product of `reflections` Householder reflections and λ ∈ [lo, hi].
  * Returns F and its powers F^{-1/2} (a valid P) and F^{1/2} (the matching S).
  */
-export function randomSpd(n: number, rng: Rng, opts: { lo?: number; hi?: number; reflections?: number } = {}): { F: Mat; P: Mat; S: Mat } {
-  const lo = opts.lo ?? 0.5;
-  const hi = opts.hi ?? 2;
+/** A random orthogonal matrix: the product of `reflections` Householder reflections I − 2vvᵀ. */
+export function randomOrthogonal(n: number, rng: Rng, reflections = 3): Mat {
   const q = identity(n);
-  for (let r = 0; r < (opts.reflections ?? 3); r++) {
+  for (let r = 0; r < reflections; r++) {
     const v = new Float64Array(n);
     let norm = 0;
     for (let i = 0; i < n; i++) norm += (v[i] = rng.normal()) ** 2;
@@ -83,6 +82,13 @@ export function randomSpd(n: number, rng: Rng, opts: { lo?: number; hi?: number;
       for (let j = 0; j < n; j++) q.data[i * n + j]! -= 2 * dot * v[j]!;
     }
   }
+  return q;
+}
+
+export function randomSpd(n: number, rng: Rng, opts: { lo?: number; hi?: number; reflections?: number } = {}): { F: Mat; P: Mat; S: Mat } {
+  const lo = opts.lo ?? 0.5;
+  const hi = opts.hi ?? 2;
+  const q = randomOrthogonal(n, rng, opts.reflections ?? 3);
   const lambda = Array.from({ length: n }, () => rng.uniform(lo, hi));
   const withPower = (p: number): Mat => {
     const scaled = mat(n, n);
