@@ -11,6 +11,7 @@ import type { EmaInit } from '../runtime/fisher.js';
 import { OPTIMIZERS, type OptimizerName } from '../runtime/optimizers.js';
 import type { ScheduleKind } from '../runtime/schedule.js';
 import { DEFAULT_SNGD, train } from '../runtime/trainer.js';
+import { DEFAULT_TRACK_GATE } from '../runtime/roots.js';
 import { fold } from '../passes/fold.js';
 import { cleanup } from '../passes/cleanup.js';
 import { isReconstructed, readLayerRecords } from '../passes/reconstruct/record.js';
@@ -112,7 +113,8 @@ program
   .option('--refresh-every <T>', 'refresh the Fisher roots every T steps', parseIntOption('--refresh-every', 1), DEFAULT_SNGD.refreshEvery)
   .addOption(new Option('--ema-init <kind>', "'identity' (reference) or 'zero' (bias-corrected)").choices(['identity', 'zero']).default(DEFAULT_SNGD.emaInit))
   .addOption(new Option('--root <method>', 'square-root iteration: coupled Newton–Schulz or Denman–Beavers').choices(['ns', 'db']).default(DEFAULT_SNGD.rootMethod))
-  .option('--warm-start', 'start each refresh from the previous roots')
+  .addOption(new Option('--refresh-start <how>', "after the first (cold) refresh: root F_λ from scratch ('cold'), again from the previous roots ('warm'), or correct the previous P for the drift of F, keeping roots within --refresh-gate ('track')").choices(['cold', 'warm', 'track']).default(DEFAULT_SNGD.refreshStart))
+  .option('--refresh-gate <g>', "'track': keep a layer's roots while every eigenvalue of P·F_λ·Pᵀ is within 1 ± g", parseFloatOption('--refresh-gate', 0), DEFAULT_TRACK_GATE)
   .option('--damping-warmup <steps>', 'start ε_rel ×100 and decay it geometrically to --eps-rel over these steps', parseIntOption('--damping-warmup', 0), 0)
   .option('--async-refresh', 'compute dense roots on a worker thread while training goes on; install them --async-lag steps later')
   .option('--async-lag <n>', 'steps between an asynchronous refresh and its installation', parseIntOption('--async-lag', 1), 20)
@@ -156,7 +158,8 @@ program
           refreshEvery: o.refreshEvery as number,
           emaInit: o.emaInit as EmaInit,
           rootMethod: o.root as 'ns' | 'db',
-          warmStart: Boolean(o.warmStart),
+          refreshStart: o.refreshStart as 'cold' | 'warm' | 'track',
+          refreshGate: o.refreshGate as number,
           statEvery: o.statEvery as number,
           asyncRefresh: Boolean(o.asyncRefresh),
           dampingWarmup: o.dampingWarmup as number,

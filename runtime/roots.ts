@@ -41,7 +41,14 @@ export interface LayerRoots {
   /** Steps the iteration took (fewer than the graph's most with `stopAt`). */
   iterations: number;
   /** Which graph produced these roots. */
-  start: 'cold' | 'warm';
+  start: 'cold' | 'warm' | 'track';
+  /**
+   * A 'track' refresh (runtime/roots/graph.ts): P = Z·P0 with Z ≈ (P0·F·P0ᵀ)^{-1/2} and Y ≈ Z⁻¹;
+   * no S (`S` is empty; the remap solves W̃'_new·Z = W̃' instead). `residual` is then the whitening
+   * error ‖P·F·Pᵀ − I‖_F/√d left, `gate` the previous roots' ρ(P0·F·P0ᵀ − I), and `keep` says the
+   * previous roots were within the gate: install nothing.
+   */
+  track?: { Z: Float32Array; Y: Float32Array; gate: number; keep: boolean };
   /** Per-iteration ‖M_k − I‖_F/√d, when the graph was built with `trace`. */
   trace?: Float32Array;
   /**
@@ -64,8 +71,10 @@ function previousParts(p: PreviousRoots): { P: Float32Array; S?: Float32Array } 
 export interface ComputeRootsOptions {
   /** Previous roots per layer: required by a warm-start graph, refused by a cold one. */
   previous?: readonly PreviousRoots[];
-  /** Largest residual accepted as ok. Defaults to 1e-3. */
+  /** Largest residual accepted as ok. Defaults to 1e-3 (a 'track' graph: 0.1, its whitening error). */
   tolerance?: number;
+  /** 'track' graphs: a layer whose gate is at most this keeps its roots (the graph's own `gate`). Defaults to 0. */
+  gate?: number;
   /** Largest |F_ij − F_ji| / max_k F_kk accepted as symmetric. Defaults to 1e-4. */
   symmetryTolerance?: number;
   /** Check each F (finite, symmetric, positive diagonal) before the run. Defaults to true. */
@@ -88,12 +97,13 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
   const session = graph;
   const warm = session.inputNames.includes(rootNames.P0(0));
   const needsS = session.inputNames.includes(rootNames.S0(0));
+  const track = session.outputNames.includes(rootNames.gate(0));
   const layers = session.outputNames.filter((n) => n.startsWith('residual/')).length;
   if (F.length !== layers) throw new SngdError(`root graph has ${layers} layers, got ${F.length} Fisher matrices`);
   if (warm && !opts.previous) throw new SngdError('this root graph is warm-started: pass the previous roots');
   if (!warm && opts.previous) throw new SngdError('this root graph is cold-started: build it with warmStart to use previous roots');
   if (opts.previous && opts.previous.length !== layers) throw new SngdError(`root graph has ${layers} layers, got ${opts.previous.length} previous roots`);
-  const tolerance = opts.tolerance ?? 1e-3;
+  const tolerance = opts.tolerance ?? (track ? DEFAULT_TRACK_TOLERANCE : 1e-3);
   const symTol = opts.symmetryTolerance ?? 1e-4;
 
   const feeds: Record<string, Tensor> = {};
@@ -121,7 +131,7 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
   const out = await session.run(feeds);
   return F.map((_, i) => {
     const P = out[rootNames.P(i)]!.data as Float32Array;
-    const S = out[rootNames.S(i)]!.data as Float32Array;
+    const S = track ? new Float32Array(0) : out[rootNames.S(i)]!.data as Float32Array;
     const residual = (out[rootNames.residual(i)]!.data as Float32Array)[0]!;
     const trace = out[rootNames.trace(i)]?.data as Float32Array | undefined;
     const steps = out[rootNames.iterations(i)]?.data as BigInt64Array | undefined;
@@ -129,16 +139,25 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
     // scanned (to say which) when the residual is not finite.
     let reason = problems[i];
     if (!reason && !Number.isFinite(residual)) reason = finiteProblem(P, 'P') ?? finiteProblem(S, 'S') ?? `residual is ${residual}`;
-    if (!reason && !(residual <= tolerance)) reason = `residual ‖S·P − I‖/√d = ${residual.toExponential(2)} exceeds ${tolerance}`;
+    if (!reason && !(residual <= tolerance)) reason = `${track ? 'whitening error ‖P·F·Pᵀ − I‖' : 'residual ‖S·P − I‖'}/√d = ${residual.toExponential(2)} exceeds ${tolerance}`;
     const roots: LayerRoots = {
-      P, S, residual: Number.isFinite(residual) ? residual : Number.NaN, ok: !reason, start: warm ? 'warm' : 'cold',
+      P, S, residual: Number.isFinite(residual) ? residual : Number.NaN, ok: !reason, start: track ? 'track' : warm ? 'warm' : 'cold',
       iterations: steps ? Number(steps[0]) : Number.NaN,
     };
-    if (reason) roots.reason = reason;
+    if (track) {
+      const gate = (out[rootNames.gate(i)]!.data as Float32Array)[0]!;
+      // A kept layer installs nothing, so only its gate must be sound.
+      const keep = !problems[i] && gate <= (opts.gate ?? 0);
+      if (keep) roots.ok = true;
+      roots.track = { Z: out[rootNames.Z(i)]!.data as Float32Array, Y: out[rootNames.Y(i)]!.data as Float32Array, gate, keep };
+    }
+    if (reason && !roots.ok) roots.reason = reason;
     if (trace) roots.trace = trace;
     return roots;
   });
 }
+
+type RootStart = 'cold' | 'warm' | 'warmP' | 'track';
 
 export interface RootRefresherOptions {
   /** Defaults to 'ns' (standard ops only; on the CPU EP faster than 'db', whose Inverse is single-threaded). */
@@ -156,8 +175,15 @@ export interface RootRefresherOptions {
    * S0·(Y·Z)·P0 − I amplifies it by up to √cond(F); 2–40× measured at cond 1e4).
    */
   stopAt?: number | false;
-  /** Use previous roots when given. Defaults to true. */
-  warmStart?: boolean;
+  /**
+   * Use previous roots when given: true roots F again from them ('warm', needs P and S); 'track'
+   * corrects P for the drift of F (P alone, no S; see runtime/roots/graph.ts). Defaults to true.
+   */
+  warmStart?: boolean | 'track';
+  /** 'track': keep a layer's roots while ρ(P·F·Pᵀ − I) ≤ gate. Defaults to DEFAULT_TRACK_GATE. */
+  gate?: number;
+  /** 'track': correct until ‖P·F·Pᵀ − I‖_F/√d ≤ this. Defaults to DEFAULT_TRACK_STOP. */
+  trackStopAt?: number;
   /** A warm start that fails is retried cold for the failing layers. Defaults to true. */
   fallbackToCold?: boolean;
   /** Largest residual ‖S·P − I‖_F/√d accepted as ok. Defaults to 1e-3. */
@@ -180,11 +206,23 @@ export const DEFAULT_ITERATIONS: Record<RootMethod, { cold: number; warm: number
 };
 
 /**
+ * 'track' refreshes. The gate: previous roots that whiten the new F to within 10% in every
+ * direction (eigenvalues of P·F·Pᵀ in [0.9, 1.1]) are kept — the EMA itself is noisier than that
+ * (bench/README: on MNIST the 785-wide layer's stays within 5% from the second refresh on).
+ * The stop: a 1% (Frobenius, per √d) whitening error; plain NS steps reach it from a spectrum
+ * down to 0.05·λ_max within the 8 steps allowed; a drift beyond that falls back to a cold refresh.
+ */
+export const DEFAULT_TRACK_GATE = 0.1;
+export const DEFAULT_TRACK_STOP = 1e-2;
+export const DEFAULT_TRACK_TOLERANCE = 0.1;
+const TRACK_ITERATIONS = 8;
+
+/**
  * Owns the root graphs (cold and, lazily, warm) for a fixed list of layer dimensions.
  * `refresh(F)` starts cold; `refresh(F, previous)` starts warm from the previous roots.
  */
 export class RootRefresher {
-  private readonly sessions = new Map<'cold' | 'warm' | 'warmP', Promise<Session>>();
+  private readonly sessions = new Map<RootStart, Promise<Session>>();
   readonly method: RootMethod;
 
   constructor(readonly dims: readonly number[], readonly options: RootRefresherOptions = {}) {
@@ -199,17 +237,24 @@ export class RootRefresher {
     });
     const opts = { tolerance: this.options.tolerance, symmetryTolerance: this.options.symmetryTolerance };
     if (!previous || this.options.warmStart === false) return computeRoots(await this.session('cold'), F, opts);
-    const start = previous.every((p) => !(p instanceof Float32Array) && p.S) ? 'warm' : 'warmP';
-    const warm = await computeRoots(await this.session(start), F, { ...opts, previous });
+    const track = this.options.warmStart === 'track';
+    const start = track ? 'track' : previous.every((p) => !(p instanceof Float32Array) && p.S) ? 'warm' : 'warmP';
+    const warm = await computeRoots(await this.session(start), F, {
+      ...opts, previous: track ? previous.map((p) => previousParts(p).P) : previous,
+      ...(track ? { tolerance: DEFAULT_TRACK_TOLERANCE, gate: this.options.gate ?? DEFAULT_TRACK_GATE } : {}),
+    });
     if (this.options.fallbackToCold === false || warm.every((l) => l.ok)) return warm;
     const cold = await computeRoots(await this.session('cold'), F, opts);
     return warm.map((l, i) => (l.ok ? l : cold[i]!.ok ? cold[i]! : { ...cold[i]!, reason: `warm: ${l.reason}; cold: ${cold[i]!.reason}` }));
   }
 
   /** The graph a refresh runs (for inspection or export); 'warmP' is the warm start from P alone. */
-  graph(start: 'cold' | 'warm' | 'warmP'): Model {
+  graph(start: RootStart): Model {
     const { scale, dampingRel, scaledNs } = this.options;
     const method = this.method;
+    if (start === 'track') {
+      return buildRootGraph([...this.dims], { method, iterations: TRACK_ITERATIONS, warmStart: 'track', gate: this.options.gate ?? DEFAULT_TRACK_GATE, stopAt: this.options.trackStopAt ?? DEFAULT_TRACK_STOP });
+    }
     const iterations = start === 'cold'
       ? this.options.coldIterations ?? DEFAULT_ITERATIONS[method].cold
       : this.options.warmIterations ?? DEFAULT_ITERATIONS[method].warm;
@@ -226,7 +271,7 @@ export class RootRefresher {
     for (const s of sessions) await (await s).release();
   }
 
-  private session(start: 'cold' | 'warm' | 'warmP'): Promise<Session> {
+  private session(start: RootStart): Promise<Session> {
     let s = this.sessions.get(start);
     if (!s) {
       s = (this.options.sessionFactory ?? createSession)(this.graph(start), this.options.sessionOptions ?? {}, `${this.method} root graph (${start})`);

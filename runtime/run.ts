@@ -28,7 +28,7 @@ import { mat } from '../src/numerics/linalg.js';
 import type { NystromParts } from '../passes/reconstruct/remap.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo } from './optimizers.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
-import { buildRemapGraph } from './remap.js';
+import { buildRemapGraph, buildTrackRemapGraph } from './remap.js';
 import { RootRefresher, type LayerRoots } from './roots.js';
 import { createWorkerSession } from './worker-session.js';
 
@@ -40,7 +40,15 @@ export interface SngdSettings {
   refreshEvery: number;
   emaInit: EmaInit;
   rootMethod: 'ns' | 'db';
-  warmStart: boolean;
+  /**
+   * How a refresh starts once a layer has roots: 'cold' roots F_λ from scratch (the reference);
+   * 'warm' roots it again from the previous P and S; 'track' corrects P for the drift of F and
+   * keeps roots that still whiten F to within `refreshGate` (runtime/roots/graph.ts). The first
+   * refresh is always cold.
+   */
+  refreshStart: 'cold' | 'warm' | 'track';
+  /** 'track': keep a layer's roots while ρ(P·F_λ·Pᵀ − I) ≤ this. Defaults to DEFAULT_TRACK_GATE (0.1). */
+  refreshGate?: number;
   /** Fold a statistic into the EMA every k steps (the graph computes it every step). */
   statEvery: number;
   /**
@@ -68,7 +76,7 @@ export interface SngdSettings {
   dampingWarmupFactor?: number;
 }
 
-export const DEFAULT_SNGD: SngdSettings = { emaDecay: 0.995, epsRel: 1e-4, epsAbs: 0, refreshEvery: 100, emaInit: 'identity', rootMethod: 'ns', warmStart: false, statEvery: 1 };
+export const DEFAULT_SNGD: SngdSettings = { emaDecay: 0.995, epsRel: 1e-4, epsAbs: 0, refreshEvery: 100, emaInit: 'identity', rootMethod: 'ns', refreshStart: 'cold', statEvery: 1 };
 
 export interface RunConfig {
   optimizer: OptimizerName;
@@ -98,6 +106,8 @@ export interface LayerState {
   landmarksFixed?: boolean;
   /** Multiplier of ε_rel, raised after a failed refresh or a non-finite step. */
   damping: number;
+  /** Whether the layer's roots came from a refresh (warm and track refreshes need that). */
+  rooted: boolean;
 }
 
 export interface StepResult {
@@ -118,12 +128,13 @@ export class TrainingRun {
   readonly fisher: boolean;
   stepCount = 0;
   /** An asynchronous refresh under way: its inputs (for checkpoints) and the step it is installed at. */
-  private pending?: { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: { P: Float32Array; S: Float32Array }[]; applyAt: number };
+  private pending?: { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: PreviousParts[]; applyAt: number };
   /** Parameters and Fisher EMAs at the last snapshot (every SNAPSHOT_EVERY good steps). */
   private lastGood: Map<string, Float32Array>;
   private lastGoodEma: Float64Array[] = [];
   /** Running mean of recent finite losses, and how many steps it has seen (the divergence test). */
   private lossAvg = 0;
+  private readonly identities = new Map<number, Tensor>();
   private goodSteps = 0;
 
   private constructor(
@@ -138,6 +149,7 @@ export class TrainingRun {
     private readonly evalSession: Session,
     private readonly refresher: RootRefresher | undefined,
     private readonly remapSession: Session | undefined,
+    private readonly trackRemapSession: Session | undefined,
   ) {
     this.fisher = config.optimizer === 'sngd';
     // The run's state is the rebuilt model's own initializers, copied once and updated in place
@@ -154,12 +166,14 @@ export class TrainingRun {
     const decay = config.sngd.emaDecay ** config.sngd.statEvery;
     this.layers = records.map((rec) => {
       const ny = nystromOf(rec);
-      if (!ny) return { rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1 };
+      if (!ny) return { rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1, rooted: false };
       const index = this.tensors.get(ny.index)!.data as BigInt64Array;
       const ema = new NystromEma(rec.fisherDim, ny.rank, Array.from(index, Number), decay, config.sngd.emaInit);
-      return { rec, ema, damping: 1, landmarksFixed: ny.landmarks === 'uniform' };
+      return { rec, ema, damping: 1, rooted: false, landmarksFixed: ny.landmarks === 'uniform' };
     });
-    for (const r of records) for (const name of sideRoots(r)) this.sValues.set(name, own(name));
+    // A tracked dense layer holds no S: its remap solves for W̃'_new instead (runtime/remap.ts).
+    const holdsS = config.sngd.refreshStart !== 'track';
+    for (const r of records) for (const name of sideRoots(r)) if (holdsS || nystromOf(r)) this.sValues.set(name, own(name));
     const optConfig = { ...defaultOptimizerConfig(config.optimizer), ...(config.momentum !== undefined ? { momentum: config.momentum } : {}), ...(config.weightDecay !== undefined ? { weightDecay: config.weightDecay } : {}) };
     this.optimizer = new Optimizer(optConfig);
     this.lastGood = this.snapshotParams();
@@ -184,13 +198,16 @@ export class TrainingRun {
     const dense = records.filter((r) => !nystromOf(r));
     const refresher = fisher && dense.length
       ? new RootRefresher(dense.map((r) => r.fisherDim), {
-          method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel,
+          method: config.sngd.rootMethod, warmStart: config.sngd.refreshStart === 'cold' ? false : config.sngd.refreshStart === 'track' ? 'track' : true,
+          gate: config.sngd.refreshGate, dampingRel: config.sngd.epsRel,
           // On a worker, one thread: the other core is the training steps'.
           ...(config.sngd.asyncRefresh ? { sessionOptions: { ...opts, intraOpNumThreads: 1 }, sessionFactory: createWorkerSession } : { sessionOptions: opts }),
         })
       : undefined;
-    const remap = fisher && dense.length ? await createSession(buildRemapGraph(dense.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
-    return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap);
+    const shapes = dense.map((r): [number, number] => [r.m, r.fisherDim]);
+    const remap = fisher && dense.length ? await createSession(buildRemapGraph(shapes), opts, 'remap graph') : undefined;
+    const trackRemap = fisher && dense.length && config.sngd.refreshStart === 'track' ? await createSession(buildTrackRemapGraph(shapes), opts, 'tracked remap graph') : undefined;
+    return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap, trackRemap);
   }
 
   /** The single data input's name (the trainer feeds one). */
@@ -290,10 +307,18 @@ export class TrainingRun {
     return this.finishRefresh(await pending.roots);
   }
 
-  /** Starts the dense roots of the current damped EMAs (on the worker when asynchronous). */
-  private startDenseRoots(F?: Float32Array[], previous?: { P: Float32Array; S: Float32Array }[]): { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: { P: Float32Array; S: Float32Array }[] } {
+  /**
+   * Starts the dense roots of the current damped EMAs (on the worker when asynchronous): cold, or
+   * from the previous roots ('warm': P and S; 'track': P) once every dense layer has some.
+   */
+  private startDenseRoots(F?: Float32Array[], previous?: PreviousParts[]): { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: PreviousParts[] } {
     const denseLayers = this.layers.filter((l) => l.ema instanceof FisherEma);
-    const prev = previous ?? (this.config.sngd.warmStart ? denseLayers.map((l) => ({ P: (this.tensors.get(l.rec.params.P)!.data as Float32Array).slice(), S: (this.sValues.get(l.rec.params.S)!.data as Float32Array).slice() })) : undefined);
+    const start = this.config.sngd.refreshStart;
+    const fromPrevious = start !== 'cold' && denseLayers.every((l) => l.rooted);
+    const copy = (name: string, map: Map<string, Tensor>) => (map.get(name)!.data as Float32Array).slice();
+    const prev = previous ?? (fromPrevious
+      ? denseLayers.map((l) => (start === 'track' ? { P: copy(l.rec.params.P, this.tensors) } : { P: copy(l.rec.params.P, this.tensors), S: copy(l.rec.params.S, this.sValues) }))
+      : undefined);
     const f = F ?? this.dampedFisher().filter((_, i) => this.layers[i]!.ema instanceof FisherEma);
     return { roots: this.refresher ? this.refresher.refresh(f, prev) : Promise.resolve([]), F: f, previous: prev };
   }
@@ -315,7 +340,11 @@ export class TrainingRun {
       l.damping *= 10;
       this.config.log?.(`step ${this.stepCount}: refresh of layer '${l.rec.name}' failed (${r.reason}); kept its roots, damping ×${l.damping}`);
     });
-    await this.installRoots(roots.map((r) => (!r.ok ? undefined : r.nystrom ? { nystrom: r.nystrom } : { P: r.P, S: r.S })));
+    await this.installRoots(roots.map((r): NewRoots => {
+      if (!r.ok || r.track?.keep) return undefined;
+      if (r.nystrom) return { nystrom: r.nystrom };
+      return r.track ? { P: r.P, Z: r.track.Z, Y: r.track.Y } : { P: r.P, S: r.S };
+    }));
     return roots;
   }
 
@@ -370,31 +399,77 @@ export class TrainingRun {
       assign(this.sValues, ny.t, [t]);
     });
     const dense = this.layers.map((l, i) => ({ l, r: roots[i] })).filter(({ l }) => !nystromOf(l.rec));
-    if (dense.length > 0 && this.remapSession) {
-      const feeds: Record<string, Tensor> = {};
-      dense.forEach(({ l, r }, i) => {
-        const d = l.rec.fisherDim;
-        if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
-        feeds[`W/${i}`] = this.tensors.get(l.rec.params.W)!;
-        feeds[`P/${i}`] = this.tensors.get(l.rec.params.P)!;
-        // A kept layer remaps by its own S·P = I: W̃' stays as it is.
-        feeds[`S/${i}`] = r ? { dtype: 'float32', dims: [d, d], data: r.S } : this.sValues.get(l.rec.params.S)!;
-      });
-      const out = await this.remapSession.run(feeds);
-      const buffers = dense.map(({ l }) => this.optimizer.buffers.get(l.rec.params.W)?.v);
-      const remappedMomentum = buffers.some((v) => v)
-        ? await this.remapSession.run({ ...feeds, ...Object.fromEntries(dense.map(({ l }, i) => [`W/${i}`, { dtype: 'float32', dims: [l.rec.m, l.rec.fisherDim], data: buffers[i] ?? new Float32Array(l.rec.m * l.rec.fisherDim) } as Tensor])) })
-        : undefined;
-      dense.forEach(({ l, r }, i) => {
-        if (!r || !('P' in r)) return;
-        assign(this.tensors, l.rec.params.W, out[`out/${i}`]!.data as Float32Array);
+    for (const { l, r } of dense) if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
+    // Cold/warm roots: W̃'_new = W̃'·P_old·S_new. A layer without new roots is fed P = S = I.
+    if (dense.some(({ r }) => r && 'S' in r)) {
+      await this.remapDense(this.remapSession!, dense, (l, r) => {
+        const fresh = r && 'S' in r;
+        return { P: fresh ? this.tensors.get(l.rec.params.P)! : this.identity(l.rec.fisherDim), S: fresh ? dims2(r.S, l.rec.fisherDim) : this.identity(l.rec.fisherDim) };
+      }, (l, r) => {
+        if (!r || !('S' in r)) return;
         assign(this.tensors, l.rec.params.P, r.P);
-        assign(this.sValues, l.rec.params.S, r.S);
-        const b = this.optimizer.buffers.get(l.rec.params.W);
-        if (remappedMomentum && b?.v) b.v = Float32Array.from(remappedMomentum[`out/${i}`]!.data as Float32Array);
+        if (this.sValues.has(l.rec.params.S)) assign(this.sValues, l.rec.params.S, r.S);
       });
     }
+    // Tracked roots: solve W̃'_new·Z = W̃' (runtime/remap.ts). A layer without them is fed Z = Y = I.
+    if (dense.some(({ r }) => r && 'Z' in r)) {
+      await this.remapDense(this.trackRemapSession!, dense, (l, r) => {
+        const fresh = r && 'Z' in r;
+        const d = l.rec.fisherDim;
+        return { Z: fresh ? dims2(r.Z, d) : this.identity(d), Y: fresh ? dims2(r.Y, d) : this.identity(d) };
+      }, (l, r) => {
+        if (r && 'Z' in r) assign(this.tensors, l.rec.params.P, r.P);
+      });
+    }
+    for (const [i, l] of this.layers.entries()) if (roots[i]) l.rooted = true;
     this.takeSnapshot();
+  }
+
+  /**
+   * Runs a remap graph over every dense layer (W̃' and, where there is one, the momentum buffer),
+   * with `feeds(l, r)` giving a layer's root inputs, and writes back the layers it remapped
+   * (`install` then stores their roots). A graph with a `residual/<i>` output (the tracked solve)
+   * must bring it under TRACK_REMAP_TOLERANCE, or the layer keeps its roots and W̃'.
+   */
+  private async remapDense(
+    session: Session,
+    dense: { l: LayerState; r: NewRoots }[],
+    feeds: (l: LayerState, r: NewRoots) => Record<string, Tensor>,
+    install: (l: LayerState, r: NewRoots) => void,
+  ): Promise<void> {
+    const inputs: Record<string, Tensor> = {};
+    dense.forEach(({ l, r }, i) => {
+      inputs[`W/${i}`] = this.tensors.get(l.rec.params.W)!;
+      for (const [k, v] of Object.entries(feeds(l, r))) inputs[`${k}/${i}`] = v;
+    });
+    const out = await session.run(inputs);
+    const buffers = dense.map(({ l }) => this.optimizer.buffers.get(l.rec.params.W)?.v);
+    const momentum = buffers.some((v) => v)
+      ? await session.run({ ...inputs, ...Object.fromEntries(dense.map(({ l }, i) => [`W/${i}`, { dtype: 'float32', dims: [l.rec.m, l.rec.fisherDim], data: buffers[i] ?? new Float32Array(l.rec.m * l.rec.fisherDim) } as Tensor])) })
+      : undefined;
+    dense.forEach(({ l, r }, i) => {
+      if (!r) return;
+      const bad = [out, momentum].map((o) => o?.[`residual/${i}`]).find((t) => t && !((t.data as Float32Array)[0]! <= TRACK_REMAP_TOLERANCE));
+      if (bad) {
+        this.config.log?.(`step ${this.stepCount}: the remap of layer '${l.rec.name}' did not converge (relative residual ${(bad.data as Float32Array)[0]}); kept its roots`);
+        return;
+      }
+      assign(this.tensors, l.rec.params.W, out[`out/${i}`]!.data as Float32Array);
+      const b = this.optimizer.buffers.get(l.rec.params.W);
+      if (momentum && b?.v) b.v = Float32Array.from(momentum[`out/${i}`]!.data as Float32Array);
+      install(l, r);
+    });
+  }
+
+  /** A d × d identity tensor (cached: fed for layers a remap leaves alone). */
+  private identity(d: number): Tensor {
+    let t = this.identities.get(d);
+    if (!t) {
+      const data = new Float32Array(d * d);
+      for (let i = 0; i < d; i++) data[i * d + i] = 1;
+      this.identities.set(d, (t = { dtype: 'float32', dims: [d, d], data }));
+    }
+    return t;
   }
 
   /** Loss and accuracy on a dataset with the current state (evaluation graph: batch norm in inference mode). */
@@ -436,7 +511,7 @@ export class TrainingRun {
     this.pending?.F.forEach((f, i) => (out[`pending:F:${i}`] = f));
     this.pending?.previous?.forEach((p, i) => {
       out[`pending:P:${i}`] = p.P;
-      out[`pending:S:${i}`] = p.S;
+      if (p.S) out[`pending:S:${i}`] = p.S;
     });
     return {
       meta: {
@@ -445,7 +520,7 @@ export class TrainingRun {
         step: this.stepCount,
         optimizerT: this.optimizer.t,
         divergence: { lossAvg: this.lossAvg, goodSteps: this.goodSteps },
-        layers: this.layers.map((l) => ({ name: l.rec.name, count: l.ema.count, damping: l.damping, ...(l.landmarksFixed !== undefined ? { landmarksFixed: l.landmarksFixed } : {}) })),
+        layers: this.layers.map((l) => ({ name: l.rec.name, count: l.ema.count, damping: l.damping, rooted: l.rooted, ...(l.landmarksFixed !== undefined ? { landmarksFixed: l.landmarksFixed } : {}) })),
         dims: Object.fromEntries([...this.tensors, ...this.sValues].map(([k, v]) => [k, v.dims])),
       },
       tensors: out,
@@ -454,7 +529,7 @@ export class TrainingRun {
 
   /** Restores a snapshot; returns its meta for the caller's position data. */
   restore(ckpt: Checkpoint): Record<string, unknown> {
-    const meta = ckpt.meta as { step: number; optimizerT: number; layers: { name: string; count: number; damping: number; landmarksFixed?: boolean }[]; dims: Record<string, number[]> };
+    const meta = ckpt.meta as { step: number; optimizerT: number; layers: { name: string; count: number; damping: number; rooted?: boolean; landmarksFixed?: boolean }[]; dims: Record<string, number[]> };
     for (const map of [this.tensors, this.sValues]) {
       for (const [k, v] of map) {
         const saved = ckpt.tensors[`t:${k}`];
@@ -472,6 +547,7 @@ export class TrainingRun {
       l.ema.f.set(saved);
       l.ema.count = info.count;
       l.damping = info.damping;
+      l.rooted = info.rooted ?? false;
       if (info.landmarksFixed !== undefined) l.landmarksFixed = info.landmarksFixed;
     }
     this.optimizer.t = meta.optimizerT;
@@ -492,7 +568,13 @@ export class TrainingRun {
     this.pending = undefined;
     if (pending) {
       const F = Array.from({ length: pending.layers }, (_, i) => (ckpt.tensors[`pending:F:${i}`] as Float32Array).slice());
-      const previous = pending.warm ? Array.from({ length: pending.layers }, (_, i) => ({ P: (ckpt.tensors[`pending:P:${i}`] as Float32Array).slice(), S: (ckpt.tensors[`pending:S:${i}`] as Float32Array).slice() })) : undefined;
+      const saved = (key: string) => (ckpt.tensors[key] as Float32Array | undefined)?.slice();
+      const previous = pending.warm
+        ? Array.from({ length: pending.layers }, (_, i): PreviousParts => {
+          const S = saved(`pending:S:${i}`);
+          return S ? { P: saved(`pending:P:${i}`)!, S } : { P: saved(`pending:P:${i}`)! };
+        })
+        : undefined;
       this.pending = { ...this.startDenseRoots(F, previous), applyAt: pending.applyAt };
     }
     return ckpt.meta;
@@ -504,6 +586,7 @@ export class TrainingRun {
     await this.evalSession.release();
     await this.refresher?.release();
     await this.remapSession?.release();
+    await this.trackRemapSession?.release();
   }
 
   private snapshotParams(): Map<string, Float32Array> {
@@ -517,8 +600,14 @@ export class TrainingRun {
   }
 }
 
-/** Roots to install for one layer: dense P and S, Nyström parts, or undefined (keep the layer's roots). */
-export type NewRoots = { P: Float32Array; S: Float32Array } | { nystrom: NystromParts } | undefined;
+/**
+ * Roots to install for one layer: dense P and S, a tracked P = Z·P_old with Y ≈ Z⁻¹ (no S), Nyström
+ * parts, or undefined (keep the layer's roots).
+ */
+export type NewRoots = { P: Float32Array; S: Float32Array } | { P: Float32Array; Z: Float32Array; Y: Float32Array } | { nystrom: NystromParts } | undefined;
+
+/** A dense layer's roots as a refresh starts from them ('track' needs no S). */
+type PreviousParts = { P: Float32Array; S?: Float32Array };
 
 /** The roots a layer keeps beside W̃' for the next remap (never fed to a step): S, or b and t. */
 function sideRoots(rec: LayerRecord): string[] {
@@ -544,6 +633,14 @@ const DEFAULT_ASYNC_LAG = 20;
 
 /** A step whose loss exceeds this multiple of the recent mean counts as diverging. */
 const DIVERGENCE_FACTOR = 10;
+/** Largest relative residual ‖W − X·Z‖/‖W‖ of a tracked remap's solve (float32 rounding is ~1e-7). */
+const TRACK_REMAP_TOLERANCE = 1e-5;
+
+/** A flat d × d matrix as a tensor. */
+function dims2(data: Float32Array, d: number): Tensor {
+  return { dtype: 'float32', dims: [d, d], data };
+}
+
 /** Good steps between snapshots of the state a diverging step returns to. */
 const SNAPSHOT_EVERY = 10;
 

@@ -7,6 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildRootGraph, computeRoots, RootRefresher, rootNames, type LayerRoots, type RootGraphOptions } from '../runtime/roots.js';
+import { buildTrackRemapGraph } from '../runtime/remap.js';
+import { runModel } from '../runtime/ort.js';
+import type { Tensor } from '../src/onnx/tensor.js';
 import { SngdError } from '../src/errors.js';
 import { spdRoots, symmetricEigen, withSpectrum } from '../src/numerics/eigen.js';
 import { diffNorm, frobenius, identity, mat, matmul, transpose, type Mat } from '../src/numerics/linalg.js';
@@ -154,6 +157,59 @@ describe('root graphs: identity 4 against the reference, dims [1, 5, 81, 81] in 
       expect(e.metricRef, where).toBeLessThan(2e-3);
       // ε·cond = 6e-8·1e4: the S0 variant above is ~100× closer.
       expect(e.spI, where).toBeLessThan(1e-3);
+    });
+  });
+
+  it("'track': corrects the cold roots for the moved F (P = Z·P0, Z·Y ≈ I); the gate estimates ρ(P0·F·P0ᵀ − I) from below", async () => {
+    const cold = await computeRoots(buildRootGraph(DIMS, { method: 'ns', iterations: 10, dampingRel: DAMPING_REL }), layersF.map(f32));
+    const stopAt = 1e-2;
+    const tracked = await computeRoots(buildRootGraph(DIMS, { method: 'ns', iterations: 8, warmStart: 'track', stopAt }), movedF.map(f32), { previous: cold.map((l) => l.P) });
+    tracked.forEach((l, i) => {
+      const F = movedF[i]!;
+      const d = F.rows;
+      const P = asMat(l.P, d);
+      const P0 = asMat(cold[i]!.P, d);
+      const M0 = matmul(matmul(P0, F), transpose(P0));
+      const rho = Math.max(...Array.from(symmetricEigen(M0).values, (x) => Math.abs(x - 1)));
+      const whitening = distI(matmul(matmul(P, F), transpose(P)));
+      const where = `layer ${i}: ok ${l.ok} ${l.reason ?? ''} gate ${l.track?.gate} ρ ${rho} residual ${l.residual} whitening ${whitening} steps ${l.iterations}`;
+      expect(l.ok && l.start === 'track' && !l.track!.keep, where).toBe(true);
+      // The residual is the whitening error left, at most stopAt, and it is the true one.
+      expect(whitening, where).toBeLessThan(stopAt * 1.5);
+      expect(Math.abs(whitening - l.residual), where).toBeLessThan(1e-3);
+      expect(rel(matmul(transpose(P), P), matmul(spdRoots(F).P, spdRoots(F).P)), where).toBeLessThan(0.05);
+      expect(rel(P, matmul(asMat(l.track!.Z, d), P0)), where).toBeLessThan(1e-5);
+      expect(distI(matmul(asMat(l.track!.Z, d), asMat(l.track!.Y, d))), where).toBeLessThan(stopAt * 1.5);
+      // Rayleigh quotients: never above ρ (beyond rounding), and close to it on these spectra.
+      expect(l.track!.gate, where).toBeLessThan(rho * 1.001 + 1e-6);
+      expect(l.track!.gate, where).toBeGreaterThan(i === 0 ? rho - 1e-6 : rho * 0.85);
+    });
+    // A gate above every layer's ρ: all kept, the Loop never starts; an unmoved F is kept by any gate.
+    const kept = await computeRoots(buildRootGraph(DIMS, { method: 'ns', iterations: 8, warmStart: 'track', gate: 0.5 }), movedF.map(f32), { previous: cold.map((l) => l.P), gate: 0.5 });
+    expect(kept.map((l) => [l.ok, l.track!.keep, l.iterations])).toEqual(DIMS.map(() => [true, true, 0]));
+    const still = await computeRoots(buildRootGraph(DIMS, { method: 'ns', iterations: 8, warmStart: 'track', gate: 1e-3 }), layersF.map(f32), { previous: cold.map((l) => l.P), gate: 1e-3 });
+    expect(still.every((l) => l.track!.keep && l.track!.gate < 1e-3)).toBe(true);
+  });
+
+  it("'track' remap: W̃'_new·Z = W̃' solved on the rows to float32 rounding, and P_new = Z·P0 keeps W̃'·P", async () => {
+    const cold = await computeRoots(buildRootGraph(DIMS, { method: 'ns', iterations: 10, dampingRel: DAMPING_REL }), layersF.map(f32));
+    const tracked = await computeRoots(buildRootGraph(DIMS, { method: 'ns', iterations: 8, warmStart: 'track' }), movedF.map(f32), { previous: cold.map((l) => l.P) });
+    const shapes = DIMS.map((d, i): [number, number] => [3 + i, d]);
+    const W = shapes.map(([m, d]) => mat(m, d, Array.from({ length: m * d }, () => rng.normal())));
+    const feeds: Record<string, Tensor> = {};
+    shapes.forEach(([m, d], i) => {
+      feeds[`W/${i}`] = { dtype: 'float32', dims: [m, d], data: f32(W[i]!) };
+      feeds[`Z/${i}`] = { dtype: 'float32', dims: [d, d], data: tracked[i]!.track!.Z };
+      feeds[`Y/${i}`] = { dtype: 'float32', dims: [d, d], data: tracked[i]!.track!.Y };
+    });
+    const out = await runModel(buildTrackRemapGraph(shapes), feeds);
+    shapes.forEach(([m, d], i) => {
+      const X = mat(m, d, out[`out/${i}`]!.data as Float32Array);
+      const residual = (out[`residual/${i}`]!.data as Float32Array)[0]!;
+      expect(rel(matmul(X, asMat(tracked[i]!.track!.Z, d)), W[i]!), `layer ${i}`).toBeLessThan(1e-5);
+      expect(residual, `layer ${i}`).toBeLessThan(1e-5);
+      // The function: W̃'_new·P_new = W̃'·P_old.
+      expect(rel(matmul(X, asMat(tracked[i]!.P, d)), matmul(W[i]!, asMat(cold[i]!.P, d))), `layer ${i}`).toBeLessThan(1e-5);
     });
   });
 

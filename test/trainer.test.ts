@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildMlp } from '../models/mlp.js';
 import { compileModel } from '../passes/compile.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
-import { mat, matmul, type Mat } from '../src/numerics/linalg.js';
+import { mat, matmul, transpose, type Mat } from '../src/numerics/linalg.js';
 import { symmetricEigen } from '../src/numerics/eigen.js';
 import { Rng } from '../src/numerics/random.js';
 import { saveModel } from '../src/onnx/export.js';
@@ -167,6 +167,41 @@ describe('SNGD runtime', () => {
     await run.release();
   });
 
+  it("identity 2 with 'track' refreshes: outputs unchanged, PᵀP = F_λ⁻¹ up to the whitening error, kept roots untouched", async () => {
+    const model = buildMlp({ layers: [12, 16, 4], seed: 8 });
+    // Gate 0: every layer is corrected (none kept), so each refresh exercises the tracked remap.
+    const run = await TrainingRun.create(model, { ...runConfig, side: 'activation', sngd: { ...runConfig.sngd, refreshStart: 'track', refreshGate: 0 } });
+    for (const s of [1, 2, 3, 4]) await run.step(batch(s), 0.1, 1e-3);
+    expect((await run.refresh()).every((r) => r.ok && r.start === 'cold')).toBe(true); // the first refresh is cold
+    for (const s of [5, 6, 7]) await run.step(batch(s), 0.1, 1e-3);
+    const feeds = { input: batch(9).input! };
+    const before = await runModel(run.exportModel(), feeds);
+    const F = run.dampedFisher();
+    const roots = await run.refresh();
+    expect(roots.every((r) => r.ok && r.start === 'track' && !r.track!.keep && r.iterations >= 1)).toBe(true);
+    expect(maxRelError(await runModel(run.exportModel(), feeds), before)).toBeLessThan(1e-5);
+    for (const [k, r] of roots.entries()) {
+      const d = run.layers[k]!.rec.fisherDim;
+      const P = mat(d, d, run.tensors.get(run.layers[k]!.rec.params.P)!.data as Float32Array);
+      expect(Array.from(P.data)).toEqual(Array.from(r.P));
+      // PᵀP = F⁻¹ ⇔ P·F·Pᵀ = I; the graph's residual is that distance and must be honest.
+      const pfp = matmul(matmul(P, mat(d, d, F[k]!)), transpose(P));
+      const dist = Math.sqrt(pfp.data.reduce((a, v, i) => a + (v - (i % (d + 1) === 0 ? 1 : 0)) ** 2, 0) / d);
+      expect(dist).toBeLessThan(2e-2);
+      expect(Math.abs(dist - r.residual)).toBeLessThan(1e-3 + 0.1 * dist);
+    }
+    // Nothing moved since: every layer is within any positive gate and keeps its roots exactly.
+    const kept = await TrainingRun.create(model, { ...runConfig, side: 'activation', sngd: { ...runConfig.sngd, refreshStart: 'track', refreshGate: 0.5 } });
+    for (const s of [1, 2, 3, 4]) await kept.step(batch(s), 0.1, 1e-3);
+    await kept.refresh();
+    const snapshot = new Map([...kept.tensors].map(([k, v]) => [k, (v.data as Float32Array).slice()]));
+    const again = await kept.refresh();
+    expect(again.every((r) => r.track?.keep)).toBe(true);
+    for (const [k, v] of kept.tensors) expect(Array.from(v.data as Float32Array), k).toEqual(Array.from(snapshot.get(k)!));
+    await run.release();
+    await kept.release();
+  });
+
   it('a run stopped mid-epoch and resumed writes the same metrics as an uninterrupted run', async () => {
     const full = await expectExactResume(options, 'sync', 37, 10);
     // Learned something: the teacher problem is separable.
@@ -178,6 +213,11 @@ describe('SNGD runtime', () => {
     // Checkpoint at step 8: the refresh started at step 7 is installed at step 10.
     const full = await expectExactResume(options, 'async', 12, 8, { epochs: 2, sngd: asyncSngd });
     expect(full.epochs[1]!.testAccuracy).toBeGreaterThan(0.7);
+  });
+
+  it("with 'track' refreshes too: resumed runs reproduce the metrics exactly", async () => {
+    const full = await expectExactResume(options, 'track', 37, 10, { sngd: { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, refreshStart: 'track', refreshGate: 0.05 } });
+    expect(full.epochs[2]!.testAccuracy).toBeGreaterThan(0.8);
   });
 
   it("the exported model has the input model's interface and the trainer's test accuracy", async () => {

@@ -77,7 +77,13 @@ export interface RootGraphOptions {
    * Extra inputs `P0/<i>`, `S0/<i>` (the previous roots); iterate on P0·F·P0ᵀ instead of F.
    * 'P' takes P0 alone and forms S = F·Pᵀ (less accurate: see above). Defaults to false.
    */
-  warmStart?: boolean | 'P';
+  warmStart?: boolean | 'P' | 'track';
+  /**
+   * 'track' only: a layer whose whitening error ρ(P0·F·P0ᵀ − I) (power-iteration estimate) is at
+   * most `gate` is left to the host to keep (output `gate/<i>`), and does not start the Loop.
+   * Defaults to 0 (every layer is corrected).
+   */
+  gate?: number;
   /** Stop early once ‖M_k − I‖_F/√d ≤ stopAt in every layer of a group (runs the steps in a Loop). Defaults to none (unrolled). */
   stopAt?: number;
   /** How A = X/c is scaled (see above). Defaults to 'bound'. */
@@ -108,6 +114,11 @@ export const rootNames = {
   residual: (i: number) => `residual/${i}`,
   iterations: (i: number) => `iterations/${i}`,
   trace: (i: number) => `trace/${i}`,
+  /** 'track': the correction Z ≈ M^{-1/2} (P = Z·P0), and Y ≈ Z⁻¹ (= M^{1/2}) for the remap's solve. */
+  Z: (i: number) => `Z/${i}`,
+  Y: (i: number) => `Y/${i}`,
+  /** 'track': the whitening error ρ(M − I) of the previous roots, M = P0·F·P0ᵀ (estimate). */
+  gate: (i: number) => `gate/${i}`,
 };
 
 const MS_DOMAIN = 'com.microsoft';
@@ -127,12 +138,22 @@ export function buildRootGraph(dims: number[], opts: RootGraphOptions): Model {
     if (opts.warmStart) b.input(rootNames.P0(i), 'float32', [d, d]);
     if (opts.warmStart === true) b.input(rootNames.S0(i), 'float32', [d, d]);
   });
+  if (opts.warmStart === 'track') {
+    if (opts.method !== 'ns') throw new SngdError("buildRootGraph: the 'track' start uses Newton–Schulz steps (method 'ns')");
+    if (opts.trace) throw new SngdError("buildRootGraph: the 'track' start has no trace output");
+  }
   const groups = new Map<number, number[]>();
   dims.forEach((d, i) => groups.set(d, [...(groups.get(d) ?? []), i]));
-  for (const [d, layers] of groups) emitGroup(b, d, layers, opts);
+  for (const [d, layers] of groups) (opts.warmStart === 'track' ? emitTrackGroup : emitGroup)(b, d, layers, opts);
   dims.forEach((d, i) => {
     b.output(rootNames.P(i), 'float32', [d, d]);
-    b.output(rootNames.S(i), 'float32', [d, d]);
+    if (opts.warmStart === 'track') {
+      b.output(rootNames.Z(i), 'float32', [d, d]);
+      b.output(rootNames.Y(i), 'float32', [d, d]);
+      b.output(rootNames.gate(i), 'float32', []);
+    } else {
+      b.output(rootNames.S(i), 'float32', [d, d]);
+    }
     b.output(rootNames.residual(i), 'float32', []);
     b.output(rootNames.iterations(i), 'int64', []);
     if (opts.trace) b.output(rootNames.trace(i), 'float32', [opts.iterations + 1]);
@@ -277,8 +298,23 @@ function emitLoop(
   return { state: final, trips: outs[0]! };
 }
 
-/** One group of equal-dimension layers: stacked to [B, d, d] when B > 1, kept 2-D otherwise. */
-function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraphOptions): void {
+/** What every group's ops share: constants, the identity, stacking of per-layer inputs. */
+interface Group {
+  o: Ops;
+  b: GraphBuilder;
+  tag: string;
+  batched: boolean;
+  k: (v: number) => string;
+  /** Per-layer inputs stacked to [B, d, d] (batched) or the single input. */
+  stack: (names: string[]) => string;
+  matShape: number[];
+  scalarShape: number[];
+  /** Writes a group-level [B, d, d] / [B] / scalar value out as each layer's named output. */
+  pick: (x: string, kind: 'matrix' | 'vector' | 'shared', output: (layer: number) => string) => void;
+}
+
+/** Layers of equal dimension d: stacked to [B, d, d] when B > 1, kept 2-D otherwise. */
+function groupSetup(b: GraphBuilder, d: number, layers: number[]): Group {
   const batched = layers.length > 1;
   const tag = `d${d}`;
   const consts = new Map<number, string>();
@@ -301,8 +337,20 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
   const o = new Ops(b, tag, batched, outer);
   const axes0 = batched ? b.init(`${tag}/axes0`, int64Tensor([1], [0])) : '';
   const stack = (names: string[]) => (batched ? o.op('Concat', names.map((n) => o.op('Unsqueeze', [n, axes0])), { axis: 0 }) : names[0]!);
-  const matShape = batched ? [layers.length, d, d] : [d, d];
-  const scalarShape = batched ? [layers.length, 1, 1] : [1, 1];
+  const pick: Group['pick'] = (x, kind, output) => {
+    layers.forEach((layer, j) => {
+      const idx = b.init(`${tag}/index`, int64Tensor([], [j]));
+      if (kind === 'shared' || (kind === 'matrix' && !batched)) b.op('Identity', [x], {}, { output: output(layer) });
+      else b.op('Gather', [x, idx], { axis: 0 }, { output: output(layer) });
+    });
+  };
+  return { o, b, tag, batched, k, stack, pick, matShape: batched ? [layers.length, d, d] : [d, d], scalarShape: batched ? [layers.length, 1, 1] : [1, 1] };
+}
+
+/** One group of equal-dimension layers, cold or warm (see the top of this file). */
+function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraphOptions): void {
+  const { o, tag, k, stack, pick, matShape, scalarShape } = groupSetup(b, d, layers);
+  const outer = o.outer;
   const alphaMax = opts.alphaMax ?? 2.95;
 
   const F = stack(layers.map(rootNames.F));
@@ -417,14 +465,88 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
     ? o.op('Concat', traceRows.map((r) => o.op('Reshape', [r, b.init(`${tag}/shape_b1`, int64Tensor([2], [-1, 1]))])), { axis: 1 })
     : undefined;
 
-  layers.forEach((layer, j) => {
-    const idx = b.init(`${tag}/index`, int64Tensor([], [j]));
-    const pick = (x: string, output: string) =>
-      batched ? b.op('Gather', [x, idx], { axis: 0 }, { output }) : b.op('Identity', [x], {}, { output });
-    pick(P, rootNames.P(layer));
-    pick(S, rootNames.S(layer));
-    b.op('Gather', [residual, idx], { axis: 0 }, { output: rootNames.residual(layer) });
-    b.op('Identity', [steps], {}, { output: rootNames.iterations(layer) });
-    if (traceMat) b.op('Gather', [traceMat, idx], { axis: 0 }, { output: rootNames.trace(layer) });
-  });
+  pick(P, 'matrix', rootNames.P);
+  pick(S, 'matrix', rootNames.S);
+  pick(residual, 'vector', rootNames.residual);
+  pick(steps, 'shared', rootNames.iterations);
+  if (traceMat) pick(traceMat, 'vector', rootNames.trace);
+}
+
+/** Power-iteration steps and vectors for the spectral radius estimate of a 'track' group. */
+const POWER_STEPS = 8;
+const POWER_VECTORS = 6;
+
+/**
+ * ρ(E) of a symmetric E (d × d, or [B, d, d]) from below: the largest ‖E·v‖ over a block of unit
+ * vectors after POWER_STEPS power steps (thin MatMuls), shaped [B, 1, 1] (or [1, 1]). Iterating on
+ * E = M − I rather than M: the extreme eigenvalues of E stand out from its bulk near 0, where
+ * those of M sit in a cluster near 1 that power steps separate slowly. The start block is fixed
+ * (seeded), so a refresh is reproducible.
+ */
+function spectralRadiusEstimate(g: Group, d: number, E: string): string {
+  const { o } = g;
+  const start = new Float32Array(d * POWER_VECTORS);
+  let seed = 0x2545f491;
+  for (let i = 0; i < start.length; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    start[i] = seed / 2 ** 32 - 0.5;
+  }
+  // Opset 17: ReduceL2/ReduceMax take their axes as an attribute.
+  const colNorms = (V: string) => o.op('ReduceL2', [V], { axes: [-2], keepdims: 1 });
+  const tiny = o.k(1e-30);
+  let V = g.b.init(`${g.tag}/power_start`, float32Tensor([d, POWER_VECTORS], start));
+  let EV = o.matmul(E, V);
+  for (let it = 0; it < POWER_STEPS; it++) {
+    V = o.div(EV, o.op('Max', [colNorms(EV), tiny])); // E = 0 (nothing moved): stays 0, not NaN
+    EV = o.matmul(E, V);
+  }
+  return o.op('ReduceMax', [colNorms(EV)], { axes: [-1], keepdims: 1 });
+}
+
+/**
+ * One group of a 'track' refresh: correct the previous roots P0 for the drift of F instead of
+ * rooting F again. With M = P0·F·P0ᵀ (= I when F has not moved):
+ *
+ *   gate  ≈ ρ(M − I) = max(λ_max − 1, 1 − λ_min), from power iterations on M − I (thin MatMuls)
+ *   A = M/c with c = 1 + 1.5·gate ≳ λ_max; plain coupled Newton–Schulz from Y₀ = A, Z₀ = I while a layer above
+ *   the gate has ‖Z_k·Y_k − I‖_F/√d > stopAt
+ *   Z = Z_k/√c ≈ M^{-1/2},  Y = √c·Y_k ≈ M^{1/2} ≈ Z⁻¹,  P = Z·P0
+ *
+ * Then PᵀP = P0ᵀ·M⁻¹·P0 = F⁻¹ up to the whitening error left (residual = ‖Z_k·Y_k − I‖_F/√d,
+ * the distance of P·F·Pᵀ from I), and the remap needs no S: with W̃'·P0 = W̃'_new·P it is
+ * W̃'_new = W̃'·Z⁻¹, an m-row solve preconditioned by Y (runtime/remap.ts). A refresh whose F
+ * barely moved costs the two MatMuls of M and a few thin ones; no layer's P need be symmetric.
+ */
+function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraphOptions): void {
+  const g = groupSetup(b, d, layers);
+  const { o, k, stack, pick, matShape } = g;
+  const F = stack(layers.map(rootNames.F));
+  const P0 = stack(layers.map(rootNames.P0));
+  const M = o.symmetrize(o.matmul(o.matmul(P0, F), o.transpose(P0)));
+
+  const gate = spectralRadiusEstimate(g, d, o.sub(M, o.eye)); // [B, 1, 1]
+  const skip = o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]);
+  const zeroWhereSkipped = (bo: Ops, x: string) => bo.op('Where', [skip, k(0), x]);
+
+  // λ_max(M) ≤ 1 + ρ; the estimate of ρ is from below, so with a margin. NS converges for a
+  // spectrum of A inside (0, 3): a slight overshoot of 1 only costs a step.
+  const c = o.add(k(1), o.mul(gate, k(1.5)));
+  const sqrtC = o.sqrt(c);
+  const A = o.div(M, c);
+  const stopAt = opts.stopAt ?? 1e-2;
+  const loop = emitLoop(o, { Y: A, Z: o.op('Expand', [o.eye, o.op('Shape', [A])]), M: A }, { Y: matShape, Z: matShape, M: matShape },
+    zeroWhereSkipped(o, o.distToI(A)), (bo, s) => {
+      const n = nsStep(bo, { Y: s.Y!, Z: s.Z! }, s.M!, 2.95);
+      const next = bo.matmul(n.Z, n.Y);
+      return { next: { Y: n.Y, Z: n.Z, M: next }, measure: zeroWhereSkipped(bo, bo.distToI(next)) };
+    }, opts.iterations, stopAt);
+  const Z = o.div(loop.state.Z!, sqrtC);
+  const Y = o.mul(loop.state.Y!, sqrtC);
+  const shapeB = b.init(`${g.tag}/shape_b`, int64Tensor([1], [-1]));
+  pick(o.matmul(Z, P0), 'matrix', rootNames.P);
+  pick(Z, 'matrix', rootNames.Z);
+  pick(Y, 'matrix', rootNames.Y);
+  pick(o.op('Reshape', [o.distToI(loop.state.M!), shapeB]), 'vector', rootNames.residual);
+  pick(o.op('Reshape', [gate, shapeB]), 'vector', rootNames.gate);
+  pick(loop.trips, 'shared', rootNames.iterations);
 }

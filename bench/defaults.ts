@@ -1,0 +1,49 @@
+/**
+ * SNGD's defaults by measurement (issue 5): a small grid of EMA start, damping, learning rate and
+ * statistics interval on MLP a (784-80-80-80-10, MNIST, batch 50, L2 1e-3), several seeds each,
+ * test and validation accuracy after every epoch.
+ *
+ *   npx tsx bench/defaults.ts [--epochs 3] [--seeds 2017,2018,2019] [--only id,id]
+ *
+ * Each run is one child process (bench/train-one.ts); results go to bench/results/defaults/<id>-<seed>.json
+ * and runs already there are reused, so an interrupted grid continues where it stopped.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SngdSettings } from '../runtime/run.js';
+import { argValue, BENCH_DIR, log, mean, readJson, runTraining, std, writeJson, type RunResult } from './lib.js';
+
+interface Config { id: string; label: string; lr: number; sngd: Partial<SngdSettings> }
+
+export const DEFAULTS_GRID: Config[] = [
+  { id: 'ref', label: 'reference: EMA from I, ε_rel 1e-4, lr 0.1', lr: 0.1, sngd: { emaInit: 'identity', epsRel: 1e-4 } },
+  { id: 'bc-1e-2', label: 'bias-corrected, ε_rel 1e-2, lr 0.1', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2 } },
+  { id: 'bc-3e-3', label: 'bias-corrected, ε_rel 3e-3, lr 0.1', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 3e-3 } },
+  { id: 'bc-1e-2-lr0.2', label: 'bias-corrected, ε_rel 1e-2, lr 0.2', lr: 0.2, sngd: { emaInit: 'zero', epsRel: 1e-2 } },
+  { id: 'bc-3e-2-lr0.2', label: 'bias-corrected, ε_rel 3e-2, lr 0.2', lr: 0.2, sngd: { emaInit: 'zero', epsRel: 3e-2 } },
+  { id: 'bc-1e-2-se10', label: 'bias-corrected, ε_rel 1e-2, lr 0.1, statistics every 10 steps', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10 } },
+];
+
+const epochs = Number(argValue('--epochs') ?? 3);
+const seeds = (argValue('--seeds') ?? '2017,2018,2019').split(',').map(Number);
+const only = argValue('--only')?.split(',');
+const dir = path.join(BENCH_DIR, 'results', 'defaults');
+fs.mkdirSync(dir, { recursive: true });
+
+for (const c of DEFAULTS_GRID.filter((x) => !only || only.includes(x.id))) {
+  const rows: RunResult[] = [];
+  for (const seed of seeds) {
+    const file = path.join(dir, `${c.id}-${seed}.json`);
+    if (fs.existsSync(file) && readJson<RunResult>(file).epochs.length >= epochs) {
+      rows.push(readJson<RunResult>(file));
+      continue;
+    }
+    log(`defaults: ${c.id} seed ${seed}`);
+    const r = runTraining({ workload: 'mlp-a', seed, optimizer: 'sngd', lr: c.lr, batchSize: 50, epochs, sngd: c.sngd });
+    writeJson(file, { ...r, config: c });
+    rows.push(r);
+  }
+  const acc = (e: number) => rows.map((r) => 100 * (r.epochs[e]?.testAccuracy ?? NaN));
+  const cells = Array.from({ length: epochs }, (_, e) => `${mean(acc(e)).toFixed(2)}±${std(acc(e)).toFixed(2)}`);
+  console.log(`${c.id.padEnd(16)} ${cells.join(' / ')}   (${c.label}; ${seeds.length} seeds)`);
+}
