@@ -22,6 +22,8 @@ export const DEFAULTS_GRID: Config[] = [
   { id: 'bc-1e-2-lr0.2', label: 'bias-corrected, ε_rel 1e-2, lr 0.2', lr: 0.2, sngd: { emaInit: 'zero', epsRel: 1e-2 } },
   { id: 'bc-3e-2-lr0.2', label: 'bias-corrected, ε_rel 3e-2, lr 0.2', lr: 0.2, sngd: { emaInit: 'zero', epsRel: 3e-2 } },
   { id: 'bc-1e-2-se10', label: 'bias-corrected, ε_rel 1e-2, lr 0.1, statistics every 10 steps', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10 } },
+  { id: 'bc-1e-2-track', label: 'bias-corrected, ε_rel 1e-2, lr 0.1, tracked refreshes (gate 0.1)', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, refreshStart: 'track' } },
+  { id: 'ref-track', label: 'reference, tracked refreshes (gate 0.1)', lr: 0.1, sngd: { emaInit: 'identity', epsRel: 1e-4, refreshStart: 'track' } },
 ];
 
 const epochs = Number(argValue('--epochs') ?? 3);

@@ -322,6 +322,20 @@ describe('failures are reported, not thrown', () => {
 });
 
 describe('RootRefresher', () => {
+  it("'track': a layer whose previous roots are far from whitening F (ρ > 0.5) is rooted cold; near ones are tracked", async () => {
+    const refresher = new RootRefresher(DIMS, { warmStart: 'track', gate: 0, dampingRel: DAMPING_REL });
+    try {
+      const cold = await refresher.refresh(layersF.map(f32));
+      // Layer 1 starts from the identity instead of its roots: P0·F·P0ᵀ = F, far from I.
+      const previous = cold.map((l, i) => (i === 1 ? f32(identity(5)) : l.P));
+      const next = await refresher.refresh(movedF.map(f32), previous);
+      expect(next.map((l) => [l.ok, l.start])).toEqual([[true, 'track'], [true, 'cold'], [true, 'track'], [true, 'track']]);
+      expect(errors(next[1]!, movedF[1]!, false).pfpI).toBeLessThan(1e-3);
+    } finally {
+      await refresher.release();
+    }
+  });
+
   it('cold, then warm; a broken previous root falls back to a cold refresh', async () => {
     const r = new RootRefresher(DIMS, { dampingRel: DAMPING_REL });
     try {

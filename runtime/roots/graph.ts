@@ -472,6 +472,13 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
   if (traceMat) pick(traceMat, 'vector', rootNames.trace);
 }
 
+/**
+ * A 'track' layer whose previous roots are further than this from whitening F (ρ(M − I)) is left
+ * to a cold refresh: plain NS steps from a spectrum of A down to (1 − ρ)/(1 + 1.5ρ) cost more
+ * MatMuls there than the scaled cold iteration (~4 steps at ρ = 0.5, 3 MatMuls each).
+ */
+const TRACK_FAR = 0.5;
+
 /** Power-iteration steps and vectors for the spectral radius estimate of a 'track' group. */
 const POWER_STEPS = 8;
 const POWER_VECTORS = 6;
@@ -512,6 +519,7 @@ function spectralRadiusEstimate(g: Group, d: number, E: string): string {
  *   the gate has ‖Z_k·Y_k − I‖_F/√d > stopAt
  *   Z = Z_k/√c ≈ M^{-1/2},  Y = √c·Y_k ≈ M^{1/2} ≈ Z⁻¹,  P = Z·P0
  *
+ * A layer with gate > TRACK_FAR is not corrected: its residual is its gate, so the host roots it cold.
  * Then PᵀP = P0ᵀ·M⁻¹·P0 = F⁻¹ up to the whitening error left (residual = ‖Z_k·Y_k − I‖_F/√d,
  * the distance of P·F·Pᵀ from I), and the remap needs no S: with W̃'·P0 = W̃'_new·P it is
  * W̃'_new = W̃'·Z⁻¹, an m-row solve preconditioned by Y (runtime/remap.ts). A refresh whose F
@@ -525,8 +533,11 @@ function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: Root
   const M = o.symmetrize(o.matmul(o.matmul(P0, F), o.transpose(P0)));
 
   const gate = spectralRadiusEstimate(g, d, o.sub(M, o.eye)); // [B, 1, 1]
-  const skip = o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]);
-  const zeroWhereSkipped = (bo: Ops, x: string) => bo.op('Where', [skip, k(0), x]);
+  // Kept layers (gate ≤ opts.gate) and far ones (gate > TRACK_FAR) do not drive the Loop: the host
+  // keeps the first and roots the second cold (residual above its tolerance).
+  const far = o.op('Greater', [gate, k(TRACK_FAR)]);
+  const idle = o.op('Or', [o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]), far]);
+  const zeroWhereSkipped = (bo: Ops, x: string) => bo.op('Where', [idle, k(0), x]);
 
   // λ_max(M) ≤ 1 + ρ; the estimate of ρ is from below, so with a margin. NS converges for a
   // spectrum of A inside (0, 3): a slight overshoot of 1 only costs a step.
@@ -546,7 +557,8 @@ function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: Root
   pick(o.matmul(Z, P0), 'matrix', rootNames.P);
   pick(Z, 'matrix', rootNames.Z);
   pick(Y, 'matrix', rootNames.Y);
-  pick(o.op('Reshape', [o.distToI(loop.state.M!), shapeB]), 'vector', rootNames.residual);
+  // A far layer reports its gate as the residual, above any tolerance: the host roots it cold.
+  pick(o.op('Reshape', [o.op('Where', [far, gate, o.distToI(loop.state.M!)]), shapeB]), 'vector', rootNames.residual);
   pick(o.op('Reshape', [gate, shapeB]), 'vector', rootNames.gate);
   pick(loop.trips, 'shared', rootNames.iterations);
 }
