@@ -1,6 +1,6 @@
 /**
  * SNGD's defaults by measurement (issue 5): a small grid of EMA start, damping, learning rate and
- * statistics interval on MLP a (784-80-80-80-10, MNIST, batch 50, L2 1e-3), several seeds each,
+ * statistics interval on MLP a (784-80-80-80-10, MNIST, batch 50 unless a config says 500, L2 1e-3), several seeds each,
  * test and validation accuracy after every epoch.
  *
  *   npx tsx bench/defaults.ts [--epochs 3] [--seeds 2017,2018,2019] [--only id,id]
@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { SngdSettings } from '../runtime/run.js';
 import { argValue, BENCH_DIR, log, mean, readJson, runTraining, std, writeJson, type RunResult } from './lib.js';
 
-interface Config { id: string; label: string; lr: number; sngd: Partial<SngdSettings> }
+interface Config { id: string; label: string; lr: number; sngd: Partial<SngdSettings>; batchSize?: number }
 
 export const DEFAULTS_GRID: Config[] = [
   { id: 'ref', label: 'reference: EMA from I, ε_rel 1e-4, lr 0.1', lr: 0.1, sngd: { emaInit: 'identity', epsRel: 1e-4 } },
@@ -24,6 +24,15 @@ export const DEFAULTS_GRID: Config[] = [
   { id: 'bc-1e-2-se10', label: 'bias-corrected, ε_rel 1e-2, lr 0.1, statistics every 10 steps', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10 } },
   { id: 'bc-1e-2-track', label: 'bias-corrected, ε_rel 1e-2, lr 0.1, tracked refreshes (gate 0.1)', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, refreshStart: 'track' } },
   { id: 'ref-track', label: 'reference, tracked refreshes (gate 0.1)', lr: 0.1, sngd: { emaInit: 'identity', epsRel: 1e-4, refreshStart: 'track' } },
+  { id: 'se10-track', label: 'bias-corrected, ε_rel 1e-2, lr 0.1, statistics every 10, tracked refreshes', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track' } },
+  { id: 'se10-track-T20', label: 'same, T 20', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 20 } },
+  { id: 'se10-track-b0.99', label: 'same as se10-track, EMA decay 0.99', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', emaDecay: 0.99 } },
+  { id: 'se10-track-lr0.15', label: 'same as se10-track, lr 0.15', lr: 0.15, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track' } },
+  // Batch 500 (an epoch is 100 steps): refreshes every 10 steps, as SNGD.md §8.
+  ...[0.1, 0.2, 0.3].flatMap((lr): Config[] => [
+    { id: `b500-lr${lr}`, label: `batch 500, bias-corrected, ε_rel 1e-2, T 10, tracked, lr ${lr}`, lr, batchSize: 500, sngd: { emaInit: 'zero', epsRel: 1e-2, refreshEvery: 10, refreshStart: 'track' } },
+    { id: `b500-lr${lr}-dw`, label: `same, damping warm-up 40 steps, lr ${lr}`, lr, batchSize: 500, sngd: { emaInit: 'zero', epsRel: 1e-2, refreshEvery: 10, refreshStart: 'track', dampingWarmup: 40 } },
+  ]),
 ];
 
 const epochs = Number(argValue('--epochs') ?? 3);
@@ -41,7 +50,7 @@ for (const c of DEFAULTS_GRID.filter((x) => !only || only.includes(x.id))) {
       continue;
     }
     log(`defaults: ${c.id} seed ${seed}`);
-    const r = runTraining({ workload: 'mlp-a', seed, optimizer: 'sngd', lr: c.lr, batchSize: 50, epochs, sngd: c.sngd });
+    const r = runTraining({ workload: 'mlp-a', seed, optimizer: 'sngd', lr: c.lr, batchSize: c.batchSize ?? 50, epochs, sngd: c.sngd });
     writeJson(file, { ...r, config: c });
     rows.push(r);
   }

@@ -136,6 +136,8 @@ export class TrainingRun {
   private lossAvg = 0;
   private readonly identities = new Map<number, Tensor>();
   private goodSteps = 0;
+  /** Set by a diverging step: raised damping only acts through new roots, so refresh after it. */
+  private rootAfterDivergence = false;
 
   private constructor(
     readonly config: RunConfig,
@@ -245,7 +247,8 @@ export class TrainingRun {
       this.layers.forEach((l, i) => this.lastGoodEma[i] && l.ema.f.set(this.lastGoodEma[i]!));
       this.optimizer.buffers.clear();
       for (const l of this.layers) l.damping *= 10;
-      this.config.log?.(`step ${this.stepCount}: ${problem}; restored the last good parameters and raised damping ×10`);
+      this.rootAfterDivergence = this.fisher && this.layers.length > 0;
+      this.config.log?.(`step ${this.stepCount}: ${problem}; restored the last good parameters and raised damping ×10${this.rootAfterDivergence ? ' (roots refreshed now)' : ''}`);
       return { loss, ok: false, correct: 0 };
     }
     // A slow mean (about 50 steps): a blow-up over a few steps must not drag it along.
@@ -266,7 +269,7 @@ export class TrainingRun {
 
   /** Whether a refresh is due after the current step. */
   refreshDue(): boolean {
-    return this.fisher && this.layers.length > 0 && this.stepCount % this.config.sngd.refreshEvery === 0;
+    return this.fisher && this.layers.length > 0 && (this.rootAfterDivergence || this.stepCount % this.config.sngd.refreshEvery === 0);
   }
 
   /** The damped Fisher matrices F_λ the next refresh will root (an empty array for a Nyström layer). */
@@ -286,6 +289,7 @@ export class TrainingRun {
     if (!this.fisher || this.layers.length === 0) return [];
     if (this.pending) await this.finishRefresh(await this.pending.roots); // a lag ≥ T: install the previous one first
     this.pending = undefined;
+    this.rootAfterDivergence = false;
     const started = this.startDenseRoots();
     if (this.config.sngd.asyncRefresh) {
       this.pending = { ...started, applyAt: this.stepCount + (this.config.sngd.asyncLag ?? DEFAULT_ASYNC_LAG) };
@@ -519,7 +523,7 @@ export class TrainingRun {
         ...(this.pending ? { pendingRefresh: { applyAt: this.pending.applyAt, layers: this.pending.F.length, warm: this.pending.previous !== undefined } } : {}),
         step: this.stepCount,
         optimizerT: this.optimizer.t,
-        divergence: { lossAvg: this.lossAvg, goodSteps: this.goodSteps },
+        divergence: { lossAvg: this.lossAvg, goodSteps: this.goodSteps, rootAfterDivergence: this.rootAfterDivergence },
         layers: this.layers.map((l) => ({ name: l.rec.name, count: l.ema.count, damping: l.damping, rooted: l.rooted, ...(l.landmarksFixed !== undefined ? { landmarksFixed: l.landmarksFixed } : {}) })),
         dims: Object.fromEntries([...this.tensors, ...this.sValues].map(([k, v]) => [k, v.dims])),
       },
@@ -560,9 +564,10 @@ export class TrainingRun {
       this.optimizer.buffers.set(m[2]!, b);
     }
     this.stepCount = meta.step;
-    const guard = ckpt.meta.divergence as { lossAvg: number; goodSteps: number } | undefined;
+    const guard = ckpt.meta.divergence as { lossAvg: number; goodSteps: number; rootAfterDivergence?: boolean } | undefined;
     this.lossAvg = guard?.lossAvg ?? 0;
     this.goodSteps = guard?.goodSteps ?? 0;
+    this.rootAfterDivergence = guard?.rootAfterDivergence ?? false;
     this.takeSnapshot();
     const pending = ckpt.meta.pendingRefresh as { applyAt: number; layers: number; warm: boolean } | undefined;
     this.pending = undefined;

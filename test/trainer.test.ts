@@ -250,6 +250,19 @@ describe('SNGD runtime', () => {
     expect(diverged.ok).toBe(false);
     expect(messages.join('\n')).toMatch(/non-finite/);
     expect(run.layers.every((l) => l.damping === 10)).toBe(true);
+    // Raised damping acts only through roots: a refresh is due now, not at the next multiple of T.
+    expect(run.stepCount % run.config.sngd.refreshEvery).not.toBe(0);
+    expect(run.refreshDue()).toBe(true);
+    const F = run.dampedFisher();
+    await run.refresh();
+    expect(run.refreshDue()).toBe(false);
+    // The installed P is F_λ^{-1/2} for the damping ×10: P·F_λ·P = I.
+    for (const [k, l] of run.layers.entries()) {
+      const d = l.rec.fisherDim;
+      const P = mat(d, d, run.tensors.get(l.rec.params.P)!.data as Float32Array);
+      const pfp = matmul(matmul(P, mat(d, d, F[k]!)), transpose(P));
+      expect(pfp.data.every((v, i) => Math.abs(v - (i % (d + 1) === 0 ? 1 : 0)) < 1e-3)).toBe(true);
+    }
     await run.release();
   });
 
