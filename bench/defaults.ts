@@ -35,9 +35,9 @@ export const DEFAULTS_GRID: Config[] = [
   ]),
 ];
 
-const epochs = Number(argValue('--epochs') ?? 3);
-const seeds = (argValue('--seeds') ?? '2017,2018,2019').split(',').map(Number);
-const only = argValue('--only')?.split(',');
+const epochs = Number(argValue('epochs') ?? 3);
+const seeds = (argValue('seeds') ?? '2017,2018,2019').split(',').map(Number);
+const only = argValue('only')?.split(',');
 const dir = path.join(BENCH_DIR, 'results', 'defaults');
 fs.mkdirSync(dir, { recursive: true });
 
