@@ -236,6 +236,29 @@ export class RootRefresher {
   }
 }
 
+/**
+ * The roots of one layer's unit blocks (B per-block results of a refresh) as one: P and S stacked
+ * [B, d, d], the worst residual, ok only when every block is (the reason names the first failing
+ * unit), so a layer keeps or replaces all its blocks together.
+ */
+export function stackRoots(blocks: readonly LayerRoots[]): LayerRoots {
+  const size = blocks[0]!.P.length;
+  const P = new Float32Array(blocks.length * size);
+  const S = new Float32Array(blocks.length * size);
+  blocks.forEach((r, j) => {
+    P.set(r.P, j * size);
+    S.set(r.S, j * size);
+  });
+  const failed = blocks.findIndex((r) => !r.ok);
+  const out: LayerRoots = {
+    P, S, ok: failed < 0, start: blocks[0]!.start,
+    residual: blocks.some((r) => Number.isNaN(r.residual)) ? Number.NaN : Math.max(...blocks.map((r) => r.residual)),
+    iterations: Math.max(...blocks.map((r) => r.iterations)),
+  };
+  if (failed >= 0) out.reason = `unit ${failed}: ${blocks[failed]!.reason}`;
+  return out;
+}
+
 function identityData(d: number): Float32Array {
   const a = new Float32Array(d * d);
   for (let i = 0; i < d; i++) a[i * d + i] = 1;

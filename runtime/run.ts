@@ -5,7 +5,7 @@
  *
  *   step(feeds)     one training step: loss, gradients, statistics → EMA and optimizer update
  *   refresh()       new roots from the damped EMAs, W̃' and momentum remapped (SNGD.md §2)
- *   setRoots()      install given roots (tests, warm starts from elsewhere)
+ *   installRoots()  install given roots (tests, warm starts from elsewhere)
  *   evaluate()      loss and accuracy on a dataset with the current state
  *   exportModel()   the trained model, folded to the original architecture (SNGD) or as is
  *   snapshot()/restore()  everything a checkpoint needs to continue bit for bit
@@ -16,7 +16,7 @@ import type { Tensor } from '../src/onnx/tensor.js';
 import { compileModel, type Manifest } from '../passes/compile.js';
 import { cleanup } from '../passes/cleanup.js';
 import { fold } from '../passes/fold.js';
-import { nystromOf, readLayerRecords, type LayerRecord } from '../passes/reconstruct/record.js';
+import { denseBlocks, nystromOf, readLayerRecords, unitOf, type LayerRecord } from '../passes/reconstruct/record.js';
 import { L2_INPUT, type GraphContract } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -29,7 +29,7 @@ import type { NystromParts } from '../passes/reconstruct/remap.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo } from './optimizers.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
 import { buildRemapGraph } from './remap.js';
-import { RootRefresher, type LayerRoots } from './roots.js';
+import { RootRefresher, stackRoots, type LayerRoots } from './roots.js';
 import { createWorkerSession } from './worker-session.js';
 
 export interface SngdSettings {
@@ -87,12 +87,15 @@ export interface RunConfig {
   maxFisherDim?: number;
   nystromRank?: number;
   landmarks?: 'uniform' | 'diagonal';
+  /** 'unit': per-unit Fisher blocks for the hidden dense layers that qualify (compile option; default 'layer'). */
+  fisherBlocks?: 'layer' | 'unit';
+  maxUnitDim?: number;
   log?: (message: string) => void;
 }
 
 export interface LayerState {
   rec: LayerRecord;
-  /** Dense layers: the d̃ × d̃ EMA; Nyström layers: the landmark-column and diagonal EMAs. */
+  /** Dense layers: the d̃ × d̃ EMA (m of them for unit blocks); Nyström layers: the landmark-column and diagonal EMAs. */
   ema: FisherEma | NystromEma;
   /** Nyström layers with 'diagonal' landmarks: whether they have been chosen (at the first refresh). */
   landmarksFixed?: boolean;
@@ -154,7 +157,7 @@ export class TrainingRun {
     const decay = config.sngd.emaDecay ** config.sngd.statEvery;
     this.layers = records.map((rec) => {
       const ny = nystromOf(rec);
-      if (!ny) return { rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1 };
+      if (!ny) return { rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit, denseBlocks(rec)), damping: 1 };
       const index = this.tensors.get(ny.index)!.data as BigInt64Array;
       const ema = new NystromEma(rec.fisherDim, ny.rank, Array.from(index, Number), decay, config.sngd.emaInit);
       return { rec, ema, damping: 1, landmarksFixed: ny.landmarks === 'uniform' };
@@ -169,7 +172,7 @@ export class TrainingRun {
     const fisher = config.optimizer === 'sngd';
     const compiled = compileModel(model, {
       loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model', dims: config.dims,
-      maxFisherDim: config.maxFisherDim, nystromRank: config.nystromRank, landmarks: config.landmarks,
+      maxFisherDim: config.maxFisherDim, nystromRank: config.nystromRank, landmarks: config.landmarks, fisherBlocks: config.fisherBlocks, maxUnitDim: config.maxUnitDim,
     });
     const { model: rebuilt, manifest } = compiled;
     const records = readLayerRecords(rebuilt);
@@ -181,15 +184,17 @@ export class TrainingRun {
     const evalSession = await createSession(compiled.eval!, opts, 'evaluation graph');
     // Damping guarantees λ_min(F_λ) ≥ ε_rel·tr/(1+d·ε_rel): the scaled Newton–Schulz steps use it.
     // Dense layers refresh and remap in onnxruntime graphs; Nyström layers on the host (runtime/nystrom.ts).
+    // A layer with unit blocks gives the root graph one matrix per unit (stacked there with every
+    // other matrix of its dimension).
     const dense = records.filter((r) => !nystromOf(r));
     const refresher = fisher && dense.length
-      ? new RootRefresher(dense.map((r) => r.fisherDim), {
+      ? new RootRefresher(dense.flatMap((r) => Array<number>(denseBlocks(r)).fill(r.fisherDim)), {
           method: config.sngd.rootMethod, warmStart: config.sngd.warmStart, dampingRel: config.sngd.epsRel,
           // On a worker, one thread: the other core is the training steps'.
           ...(config.sngd.asyncRefresh ? { sessionOptions: { ...opts, intraOpNumThreads: 1 }, sessionFactory: createWorkerSession } : { sessionOptions: opts }),
         })
       : undefined;
-    const remap = fisher && dense.length ? await createSession(buildRemapGraph(dense.map((r) => [r.m, r.fisherDim])), opts, 'remap graph') : undefined;
+    const remap = fisher && dense.length ? await createSession(buildRemapGraph(dense.map((r) => [r.m, r.fisherDim, unitOf(r) !== undefined])), opts, 'remap graph') : undefined;
     return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap);
   }
 
@@ -252,7 +257,7 @@ export class TrainingRun {
     return this.fisher && this.layers.length > 0 && this.stepCount % this.config.sngd.refreshEvery === 0;
   }
 
-  /** The damped Fisher matrices F_λ the next refresh will root (an empty array for a Nyström layer). */
+  /** The damped Fisher matrices F_λ the next refresh will root ([m, d̃, d̃] for unit blocks; an empty array for a Nyström layer). */
   dampedFisher(): Float32Array[] {
     return this.layers.map((l) => (l.ema instanceof FisherEma ? l.ema.damped(this.epsRel() * l.damping, this.config.sngd.epsAbs) : new Float32Array(0)));
   }
@@ -290,11 +295,20 @@ export class TrainingRun {
     return this.finishRefresh(await pending.roots);
   }
 
-  /** Starts the dense roots of the current damped EMAs (on the worker when asynchronous). */
+  /**
+   * Starts the dense roots of the current damped EMAs (on the worker when asynchronous). F and
+   * previous hold one entry per root-graph matrix: a layer block, or one unit of a unit layer.
+   */
   private startDenseRoots(F?: Float32Array[], previous?: { P: Float32Array; S: Float32Array }[]): { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: { P: Float32Array; S: Float32Array }[] } {
     const denseLayers = this.layers.filter((l) => l.ema instanceof FisherEma);
-    const prev = previous ?? (this.config.sngd.warmStart ? denseLayers.map((l) => ({ P: (this.tensors.get(l.rec.params.P)!.data as Float32Array).slice(), S: (this.sValues.get(l.rec.params.S)!.data as Float32Array).slice() })) : undefined);
-    const f = F ?? this.dampedFisher().filter((_, i) => this.layers[i]!.ema instanceof FisherEma);
+    const blocks = (l: LayerState, data: Float32Array) => splitBlocks(data, (l.ema as FisherEma).blocks);
+    const prev = previous ?? (this.config.sngd.warmStart
+      ? denseLayers.flatMap((l) => {
+          const S = blocks(l, this.sValues.get(l.rec.params.S)!.data as Float32Array);
+          return blocks(l, this.tensors.get(l.rec.params.P)!.data as Float32Array).map((P, j) => ({ P, S: S[j]! }));
+        })
+      : undefined);
+    const f = F ?? denseLayers.flatMap((l) => blocks(l, (l.ema as FisherEma).damped(this.epsRel() * l.damping, this.config.sngd.epsAbs)));
     return { roots: this.refresher ? this.refresher.refresh(f, prev) : Promise.resolve([]), F: f, previous: prev };
   }
 
@@ -302,7 +316,10 @@ export class TrainingRun {
   private async finishRefresh(denseRoots: LayerRoots[]): Promise<LayerRoots[]> {
     let next = 0;
     const roots = this.layers.map((l): LayerRoots => {
-      if (l.ema instanceof FisherEma) return denseRoots[next++]!;
+      if (l.ema instanceof FisherEma) {
+        const mine = denseRoots.slice(next, (next += l.ema.blocks));
+        return unitOf(l.rec) ? stackRoots(mine) : mine[0]!;
+      }
       const tail = this.config.sngd.nystromTail ?? 'mean';
       const index = Array.from(this.tensors.get(nystromOf(l.rec)!.index)!.data as BigInt64Array, Number);
       const r = refreshNystrom(l.ema, index, { epsRel: this.epsRel() * l.damping, epsAbs: this.config.sngd.epsAbs, tail });
@@ -374,11 +391,13 @@ export class TrainingRun {
       const feeds: Record<string, Tensor> = {};
       dense.forEach(({ l, r }, i) => {
         const d = l.rec.fisherDim;
+        const dims = unitOf(l.rec) ? [l.rec.m, d, d] : [d, d];
         if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
+        if (r && (r.P.length !== dims.reduce((a, b) => a * b) || r.S.length !== r.P.length)) throw new SngdError(`layer '${l.rec.name}': roots must be [${dims}], got ${r.P.length} and ${r.S.length} values`);
         feeds[`W/${i}`] = this.tensors.get(l.rec.params.W)!;
         feeds[`P/${i}`] = this.tensors.get(l.rec.params.P)!;
         // A kept layer remaps by its own S·P = I: W̃' stays as it is.
-        feeds[`S/${i}`] = r ? { dtype: 'float32', dims: [d, d], data: r.S } : this.sValues.get(l.rec.params.S)!;
+        feeds[`S/${i}`] = r ? { dtype: 'float32', dims, data: r.S } : this.sValues.get(l.rec.params.S)!;
       });
       const out = await this.remapSession.run(feeds);
       const buffers = dense.map(({ l }) => this.optimizer.buffers.get(l.rec.params.W)?.v);
@@ -517,8 +536,14 @@ export class TrainingRun {
   }
 }
 
-/** Roots to install for one layer: dense P and S, Nyström parts, or undefined (keep the layer's roots). */
+/** Roots to install for one layer: dense P and S ([m, d̃, d̃] for unit blocks), Nyström parts, or undefined (keep the layer's roots). */
 export type NewRoots = { P: Float32Array; S: Float32Array } | { nystrom: NystromParts } | undefined;
+
+/** `blocks` consecutive equal-size matrices of `data`, each copied (they may go to a worker or a checkpoint). */
+function splitBlocks(data: Float32Array, blocks: number): Float32Array[] {
+  const size = data.length / blocks;
+  return Array.from({ length: blocks }, (_, j) => data.slice(j * size, (j + 1) * size));
+}
 
 /** The roots a layer keeps beside W̃' for the next remap (never fed to a step): S, or b and t. */
 function sideRoots(rec: LayerRecord): string[] {

@@ -52,8 +52,8 @@ export function emitNystromStatistic(b: Emitter, rec: LayerRecord, rankOf: (valu
 }
 
 /**
- * A unit layer's statistic [m, d̃, d̃]: x̃ᵀ weighted per unit, (w_j ⊙ x̃)ᵀ·x̃ for all j in one
- * broadcast MatMul ([m, d̃, R]·[R, d̃]); m·R·d̃² multiply-adds.
+ * A unit layer's statistic [m, d̃, d̃]: x̃ᵀ weighted per unit, (w_j ⊙ x̃)ᵀ·x̃ for all j as one
+ * plain MatMul [m·d̃, R]·[R, d̃] (one large GEMM, not m small ones); m·R·d̃² multiply-adds.
  */
 export function emitUnitStatistic(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined, output: string): string {
   const unit = unitOf(rec);
@@ -65,7 +65,10 @@ export function emitUnitStatistic(b: Emitter, rec: LayerRecord, rankOf: (value: 
   const w = unitWeights[unit.activation].emit(b, z); // [R, m]
   const perUnit = b.op('Unsqueeze', [b.op('Transpose', [w], { perm: [1, 0] }), b.init('axis1', int64Tensor([1], [1]))]); // [m, 1, R]
   const weighted = b.op('Mul', [perUnit, b.op('Transpose', [withOne], { perm: [1, 0] })]); // [m, d̃, R]
-  return b.op('Div', [b.op('MatMul', [weighted, withOne]), count], {}, { output });
+  const dt = rec.fisherDim;
+  const flat = b.op('Reshape', [weighted, b.init('unit_rows', int64Tensor([2], [rec.m * dt, -1]))]);
+  const moment = b.op('Reshape', [b.op('MatMul', [flat, withOne]), b.init('unit_blocks', int64Tensor([3], [rec.m, dt, dt]))]);
+  return b.op('Div', [moment, count], {}, { output });
 }
 
 function statisticRows(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined): string {
