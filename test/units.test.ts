@@ -6,7 +6,8 @@
  *   (d) the training-graph gradient matches central differences with random unit roots
  *   (e) an SNGD step with fixed unit roots is, per row, W̃_j ← W̃_j − η·g_j·F_j⁻¹ (float64)
  *   (f) a refresh keeps the function (cold and warm roots, with momentum); identity 4 per unit
- *   (g) stopped and resumed runs write the same metrics (sync, and async with warm starts)
+ *   (g) the divergence guard restores unit EMAs; damping per unit trace; stacked roots all-or-none
+ *   (h) stopped and resumed runs write the same metrics (sync, and async with warm starts)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -288,6 +289,23 @@ describe('unit blocks in a training run', () => {
         expect(Math.sqrt(e2 / dt), `unit ${j}`).toBeLessThan(1e-3);
       }
     }
+    await run.release();
+  });
+
+  it('the divergence guard restores unit EMAs and weights to the last snapshot', async () => {
+    const messages: string[] = [];
+    const run = await TrainingRun.create(mlp('Relu'), { ...runConfig, log: (m) => messages.push(m) });
+    for (const s of [1, 2]) await run.step(mlpBatch(s), 0.1, 0);
+    await run.refresh(); // installing roots takes a snapshot
+    const unit = run.layers.find((l) => unitOf(l.rec))!;
+    const ema = unit.ema.f.slice();
+    const w = (run.tensors.get(unit.rec.params.W)!.data as Float32Array).slice();
+    expect((await run.step(mlpBatch(3), 1e30, 0)).ok).toBe(true);
+    expect((await run.step(mlpBatch(4), 0.1, 0)).ok).toBe(false);
+    expect(messages.join('\n')).toMatch(/non-finite/);
+    expect(Array.from(unit.ema.f)).toEqual(Array.from(ema));
+    expect(Array.from(run.tensors.get(unit.rec.params.W)!.data as Float32Array)).toEqual(Array.from(w));
+    expect(unit.damping).toBe(10);
     await run.release();
   });
 
