@@ -19,7 +19,7 @@ import { buildMlp } from '../models/mlp.js';
 import { compileModel } from '../passes/compile.js';
 import { fold } from '../passes/fold.js';
 import { readLayerRecords, unitOf, type UnitActivation } from '../passes/reconstruct/record.js';
-import { buildTrainingGraphs } from '../passes/training/index.js';
+import { buildTrainingGraphs, L2_INPUT } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
 import type { Model } from '../src/ir/graph.js';
 import { mat, matmul, transpose } from '../src/numerics/linalg.js';
@@ -212,7 +212,7 @@ describe('unit blocks in the graph', () => {
 const runConfig = { optimizer: 'sngd' as const, sngd: { ...DEFAULT_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp', fisherBlocks: 'unit' as const };
 
 describe('unit blocks in a training run', () => {
-  it('an SNGD step with fixed unit roots is, per row j, W̃_j ← W̃_j − η·g_j·F_j⁻¹ (float64)', async () => {
+  it('an SNGD step with fixed unit roots is, per row j, W̃_j ← W̃_j − η·g_j·F_j⁻¹ (float64; g with the L2 term)', async () => {
     const run = await TrainingRun.create(mlp('Relu'), runConfig);
     expect(run.layers.map((l) => l.rec.fisher?.kind ?? 'dense')).toEqual(['dense', 'unit', 'dense']);
     for (const s of [1, 2, 3]) await run.step(mlpBatch(s), 0, 0);
@@ -221,13 +221,15 @@ describe('unit blocks in a training run', () => {
     expect(roots.every((r) => r.ok)).toBe(true);
     const before = run.exportModel();
     const plain = compileModel(before, { fisher: false }).model;
-    const graphs = buildTrainingGraphs(plain, { loss: 'ce' });
+    // The plain graph's gradient includes λ·W on weights (not biases), as the SNGD step's does.
+    const l2 = 0.05;
+    const graphs = buildTrainingGraphs(plain, { loss: 'ce', l2: true });
     const session = await createSession(graphs.train);
     const data = mlpBatch(4);
-    const g = await session.run(initialFeeds(plain, graphs.trainContract, data));
+    const g = await session.run(initialFeeds(plain, graphs.trainContract, { ...data, [L2_INPUT]: float32Tensor([], [l2]) }));
     await session.release();
     const eta = 0.05;
-    await run.step(data, eta, 0);
+    await run.step(data, eta, l2);
     const after = run.exportModel();
     for (const [k, layer] of run.layers.entries()) {
       const { m, d, fisherDim: dt } = layer.rec;
