@@ -29,7 +29,10 @@ import type { Tensor } from '../src/onnx/tensor.js';
 export { buildRootGraph, rootNames, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
 
 export interface LayerRoots {
-  /** P (row-major d × d): P = F^{-1/2} after a cold start; PᵀP = F⁻¹ after a warm one. */
+  /**
+   * P (row-major d × d): P = F^{-1/2} after a cold start; PᵀP = F⁻¹ after a warm one. A layer
+   * with unit blocks gets its units' roots stacked, [m, d, d] (stackRoots).
+   */
   P: Float32Array;
   /** S = P⁻¹ (= F^{1/2} after a cold start). */
   S: Float32Array;
