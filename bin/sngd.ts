@@ -22,6 +22,7 @@ import { buildCnn } from '../models/cnn.js';
 import { buildLstmLm } from '../models/lstm-lm.js';
 import { buildMlp } from '../models/mlp.js';
 import { parseFloatOption, parseIntOption, runCli } from './cli-common.js';
+import { DEFAULT_MAX_UNIT_DIM } from '../passes/reconstruct/units.js';
 
 const DEFAULT_LR: Record<OptimizerName, number> = { sngd: 0.1, sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
 
@@ -123,6 +124,8 @@ program
   .option('--max-fisher-dim <n>', 'layers with a larger Fisher dimension d̃ get a low-rank-plus-identity Nyström Fisher layer (default: none, all dense)', parseIntOption('--max-fisher-dim', 1))
   .option('--nystrom-rank <k>', 'rank of a Nyström Fisher layer', parseIntOption('--nystrom-rank', 1), 64)
   .addOption(new Option('--landmarks <how>', 'Nyström landmarks: seeded uniform, or the largest diag(F) entries at the first refresh').choices(['uniform', 'diagonal']).default('uniform'))
+  .addOption(new Option('--fisher-blocks <blocks>', "Fisher blocks: one per layer, or one per output unit for hidden Gemm/MatMul layers before Relu/Sigmoid/Tanh (not the first or output layer)").choices(['layer', 'unit']).default('layer'))
+  .option('--max-unit-dim <n>', 'with --fisher-blocks unit: layers with a larger Fisher dimension d̃ keep one block', parseIntOption('--max-unit-dim', 1), DEFAULT_MAX_UNIT_DIM)
   .addOption(new Option('--nystrom-tail <how>', "Nyström: eigenvalue outside the rank-k subspace, 0 ('damping') or the mean unexplained eigenvalue ('mean')").choices(['damping', 'mean']).default('mean'))
   .addOption(new Option('--loss <kind>', 'loss').choices(['ce', 'mse', 'bce']).default('ce'))
   .option('--output <name>', 'the model output the loss reads (default: the first)')
@@ -169,6 +172,8 @@ program
         maxFisherDim: o.maxFisherDim as number | undefined,
         nystromRank: o.nystromRank as number,
         landmarks: o.landmarks as 'uniform' | 'diagonal',
+        fisherBlocks: o.fisherBlocks as 'layer' | 'unit',
+        maxUnitDim: o.maxUnitDim as number,
         loss: o.loss as LossKind,
         output: o.output as string | undefined,
         side: o.side as 'auto' | 'weight' | 'activation',

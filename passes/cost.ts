@@ -12,13 +12,17 @@
  *     Fisher layer + 4·m·d̃·k (W̃'·U, ·Uᵀ, and their backward), statistic + rows·d̃·(k+1),
  *     refresh + (5·d̃·k² + 20·k³)/T (host float64: C·W^{-1/2}, QR, U = Q·V; two k×k Jacobi eigenproblems)
  *
+ *   Unit blocks (m blocks, weight side only; passes/reconstruct/units.ts):
+ *     Fisher layer as the weight side (row j times P_j: 2·m·d̃²), statistic m·rows·d̃²,
+ *     refresh m·27·d̃³/T
+ *
  * This counts arithmetic only. On small graphs the per-node overhead of onnxruntime and the host's
  * EMA update (d̃² per step) dominate; measured on the MNIST MLP at batch 50 (README, Results) the
  * step costs 4.7× SGD's where these counts say more: read the ratio as the cost at scale.
  */
 import type { Graph } from '../src/ir/graph.js';
 import { elementCount } from '../src/onnx/tensor.js';
-import { nystromOf, type LayerRecord } from './reconstruct/record.js';
+import { nystromOf, unitOf, type LayerRecord } from './reconstruct/record.js';
 
 export interface LayerCost {
   name: string;
@@ -57,7 +61,8 @@ export function estimateCosts(graph: Graph, records: LayerRecord[], batch: numbe
       return { name: r.name, op: r.op, side: r.side, fisherDim: dt, rows, plain, fisher: 4 * r.m * dt * k, statistic: rows * dt * (k + 1), refresh: (5 * dt * k * k + 20 * k ** 3) / refreshEvery };
     }
     const fisher = r.side === 'weight' ? 2 * r.m * dt * dt : 2 * batch * positions * dt * dt;
-    return { name: r.name, op: r.op, side: r.side, fisherDim: dt, rows, plain, fisher, statistic: rows * dt * dt, refresh: (NS_MATMULS * dt ** 3) / refreshEvery };
+    const blocks = unitOf(r)?.units ?? 1;
+    return { name: r.name, op: r.op, side: r.side, fisherDim: dt, rows, plain, fisher, statistic: blocks * rows * dt * dt, refresh: (blocks * NS_MATMULS * dt ** 3) / refreshEvery };
   });
   const plain = layers.reduce((a, l) => a + l.plain, 0);
   const sngd = layers.reduce((a, l) => a + l.plain + l.fisher + l.statistic + l.refresh, 0);

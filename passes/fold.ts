@@ -5,11 +5,11 @@
  */
 import { SngdError } from '../src/errors.js';
 import { cloneModel, type Model, type Node } from '../src/ir/graph.js';
-import { matmul, mat } from '../src/numerics/linalg.js';
+import { matmul, mat, rowBlockMatmul } from '../src/numerics/linalg.js';
 import { dtypeCode, type Tensor } from '../src/onnx/tensor.js';
 import { layerRules } from './reconstruct/layers.js';
 import { applyLowRankRight } from '../src/numerics/nystrom.js';
-import { deserializeNode, isReconstructed, nystromOf, readLayerRecords, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
+import { deserializeNode, isReconstructed, nystromOf, readLayerRecords, unitOf, withLayerRecords, type LayerRecord } from './reconstruct/record.js';
 import { toposort } from './toposort.js';
 import { foldRecurrent } from './reconstruct/recurrent.js';
 
@@ -85,6 +85,14 @@ export function foldedTensors(model: Model, rec: LayerRecord): { weight: Tensor;
     return layerRules[rec.kind].fromMatrix(rec.layout, wt, rec.d, wPrime.dtype);
   }
   const p = get(rec.params.P);
+  if (unitOf(rec)) {
+    if (wPrime.dims.join() !== [rec.m, d].join() || p.dims.join() !== [rec.m, d, d].join()) {
+      throw new SngdError(`${model.source ?? 'model'}: layer '${rec.name}': W̃' is [${wPrime.dims}] and P is [${p.dims}], expected [${rec.m},${d}] and [${rec.m},${d},${d}] (unit blocks)`);
+    }
+    // Row j of W̃ is W̃'_j·P_j.
+    const wt = rowBlockMatmul(mat(rec.m, d, wPrime.data as Float32Array), p.data as Float32Array);
+    return layerRules[rec.kind].fromMatrix(rec.layout, wt, rec.d, wPrime.dtype);
+  }
   if (wPrime.dims.join() !== [rec.m, d].join() || p.dims.join() !== [d, d].join()) {
     throw new SngdError(`${model.source ?? 'model'}: layer '${rec.name}': W̃' is [${wPrime.dims}] and P is [${p.dims}], expected [${rec.m},${d}] and [${d},${d}]`);
   }

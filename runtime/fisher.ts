@@ -7,14 +7,18 @@
  */
 export type EmaInit = 'identity' | 'zero';
 
+/**
+ * A dense layer's EMA: `blocks` matrices of dim × dim one after another (1 for a layer block; m
+ * for a layer with unit blocks, F_j per output unit), each damped by its own trace.
+ */
 export class FisherEma {
   readonly f: Float64Array;
   /** Statistics folded in so far (for the bias correction). */
   count = 0;
 
-  constructor(readonly dim: number, readonly decay: number, readonly init: EmaInit) {
-    this.f = new Float64Array(dim * dim);
-    if (init === 'identity') for (let i = 0; i < dim; i++) this.f[i * dim + i] = 1;
+  constructor(readonly dim: number, readonly decay: number, readonly init: EmaInit, readonly blocks = 1) {
+    this.f = new Float64Array(blocks * dim * dim);
+    if (init === 'identity') for (let j = 0; j < blocks; j++) for (let i = 0; i < dim; i++) this.f[(j * dim + i) * dim + i] = 1;
   }
 
   update(stat: Float32Array): void {
@@ -23,16 +27,19 @@ export class FisherEma {
     this.count++;
   }
 
-  /** F_λ as float32 for the root graph; `damping` multiplies ε_rel (raised after failures). */
+  /** F_λ (every block: F_j + (ε_rel·tr F_j + ε_abs)·I) as float32 for the root graph; `damping` multiplies ε_rel (raised after failures). */
   damped(epsRel: number, epsAbs: number): Float32Array {
     const d = this.dim;
     const scale = this.init === 'zero' && this.count > 0 ? 1 / (1 - this.decay ** this.count) : 1;
-    let trace = 0;
-    for (let i = 0; i < d; i++) trace += this.f[i * d + i]! * scale;
-    const lambda = epsRel * trace + epsAbs;
-    const out = new Float32Array(d * d);
+    const out = new Float32Array(this.f.length);
     for (let i = 0; i < out.length; i++) out[i] = this.f[i]! * scale;
-    for (let i = 0; i < d; i++) out[i * d + i]! += lambda;
+    for (let j = 0; j < this.blocks; j++) {
+      const base = j * d * d;
+      let trace = 0;
+      for (let i = 0; i < d; i++) trace += this.f[base + i * d + i]! * scale;
+      const lambda = epsRel * trace + epsAbs;
+      for (let i = 0; i < d; i++) out[base + i * d + i]! += lambda;
+    }
     return out;
   }
 }

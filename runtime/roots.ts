@@ -29,7 +29,10 @@ import type { Tensor } from '../src/onnx/tensor.js';
 export { buildRootGraph, rootNames, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
 
 export interface LayerRoots {
-  /** P (row-major d × d): P = F^{-1/2} after a cold start; PᵀP = F⁻¹ after a warm one. */
+  /**
+   * P (row-major d × d): P = F^{-1/2} after a cold start; PᵀP = F⁻¹ after a warm one. A layer
+   * with unit blocks gets its units' roots stacked, [m, d, d] (stackRoots).
+   */
   P: Float32Array;
   /** S = P⁻¹ (= F^{1/2} after a cold start). */
   S: Float32Array;
@@ -245,6 +248,10 @@ export class RootRefresher {
     });
     if (this.options.fallbackToCold === false || warm.every((l) => l.ok)) return warm;
     const cold = await computeRoots(await this.session('cold'), F, opts);
+    // A tracked refresh that fails anywhere is redone cold everywhere: the blocks of a unit layer
+    // then share one kind of roots (a layer installs one remap), and a failure this far (a drift
+    // beyond reach, or damping raised after a divergence) is rare and usually everywhere.
+    if (track) return cold;
     return warm.map((l, i) => (l.ok ? l : cold[i]!.ok ? cold[i]! : { ...cold[i]!, reason: `warm: ${l.reason}; cold: ${cold[i]!.reason}` }));
   }
 
@@ -279,6 +286,35 @@ export class RootRefresher {
     }
     return s;
   }
+}
+
+/**
+ * The roots of one layer's unit blocks (B per-block results of a refresh) as one: P and S stacked
+ * [B, d, d], the worst residual, ok only when every block is (the reason names the first failing
+ * unit), so a layer keeps or replaces all its blocks together.
+ */
+export function stackRoots(blocks: readonly LayerRoots[]): LayerRoots {
+  const stack = (part: (r: LayerRoots) => Float32Array) => {
+    const size = part(blocks[0]!).length;
+    const out = new Float32Array(blocks.length * size);
+    blocks.forEach((r, j) => out.set(part(r), j * size));
+    return out;
+  };
+  const failed = blocks.findIndex((r) => !r.ok);
+  const out: LayerRoots = {
+    P: stack((r) => r.P), S: stack((r) => r.S), ok: failed < 0, start: blocks[0]!.start,
+    residual: blocks.some((r) => Number.isNaN(r.residual)) ? Number.NaN : Math.max(...blocks.map((r) => r.residual)),
+    iterations: Math.max(...blocks.map((r) => r.iterations)),
+  };
+  // Tracked units: the layer is kept when every unit is; otherwise a kept unit installs as it was
+  // (the graph outputs Z = Y = I, P = P0 for it).
+  if (blocks.every((r) => r.track)) {
+    out.track = { Z: stack((r) => r.track!.Z), Y: stack((r) => r.track!.Y), gate: Math.max(...blocks.map((r) => r.track!.gate)), keep: blocks.every((r) => r.track!.keep) };
+  } else if (blocks.some((r) => r.track)) {
+    throw new SngdError('stackRoots: tracked and cold roots in one layer (RootRefresher redoes a failed tracked refresh cold everywhere)');
+  }
+  if (failed >= 0) out.reason = `unit ${failed}: ${blocks[failed]!.reason}`;
+  return out;
 }
 
 function identityData(d: number): Float32Array {

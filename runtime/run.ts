@@ -5,7 +5,7 @@
  *
  *   step(feeds)     one training step: loss, gradients, statistics → EMA and optimizer update
  *   refresh()       new roots from the damped EMAs, W̃' and momentum remapped (SNGD.md §2)
- *   setRoots()      install given roots (tests, warm starts from elsewhere)
+ *   installRoots()  install given roots (tests, warm starts from elsewhere)
  *   evaluate()      loss and accuracy on a dataset with the current state
  *   exportModel()   the trained model, folded to the original architecture (SNGD) or as is
  *   snapshot()/restore()  everything a checkpoint needs to continue bit for bit
@@ -16,7 +16,7 @@ import type { Tensor } from '../src/onnx/tensor.js';
 import { compileModel, type Manifest } from '../passes/compile.js';
 import { cleanup } from '../passes/cleanup.js';
 import { fold } from '../passes/fold.js';
-import { nystromOf, readLayerRecords, type LayerRecord } from '../passes/reconstruct/record.js';
+import { denseBlocks, nystromOf, readLayerRecords, unitOf, type LayerRecord } from '../passes/reconstruct/record.js';
 import { L2_INPUT, type GraphContract } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -29,7 +29,7 @@ import type { NystromParts } from '../passes/reconstruct/remap.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo } from './optimizers.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
 import { buildRemapGraph, buildTrackRemapGraph } from './remap.js';
-import { RootRefresher, type LayerRoots } from './roots.js';
+import { RootRefresher, stackRoots, type LayerRoots } from './roots.js';
 import { createWorkerSession } from './worker-session.js';
 
 export interface SngdSettings {
@@ -95,12 +95,15 @@ export interface RunConfig {
   maxFisherDim?: number;
   nystromRank?: number;
   landmarks?: 'uniform' | 'diagonal';
+  /** 'unit': per-unit Fisher blocks for the hidden dense layers that qualify (compile option; default 'layer'). */
+  fisherBlocks?: 'layer' | 'unit';
+  maxUnitDim?: number;
   log?: (message: string) => void;
 }
 
 export interface LayerState {
   rec: LayerRecord;
-  /** Dense layers: the d̃ × d̃ EMA; Nyström layers: the landmark-column and diagonal EMAs. */
+  /** Dense layers: the d̃ × d̃ EMA (m of them for unit blocks); Nyström layers: the landmark-column and diagonal EMAs. */
   ema: FisherEma | NystromEma;
   /** Nyström layers with 'diagonal' landmarks: whether they have been chosen (at the first refresh). */
   landmarksFixed?: boolean;
@@ -134,7 +137,7 @@ export class TrainingRun {
   private lastGoodEma: Float64Array[] = [];
   /** Running mean of recent finite losses, and how many steps it has seen (the divergence test). */
   private lossAvg = 0;
-  private readonly identities = new Map<number, Tensor>();
+  private readonly identities = new Map<string, Tensor>();
   private goodSteps = 0;
   /** Set by a diverging step: raised damping only acts through new roots, so refresh after it. */
   private rootAfterDivergence = false;
@@ -168,7 +171,7 @@ export class TrainingRun {
     const decay = config.sngd.emaDecay ** config.sngd.statEvery;
     this.layers = records.map((rec) => {
       const ny = nystromOf(rec);
-      if (!ny) return { rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit), damping: 1, rooted: false };
+      if (!ny) return { rec, ema: new FisherEma(rec.fisherDim, decay, config.sngd.emaInit, denseBlocks(rec)), damping: 1, rooted: false };
       const index = this.tensors.get(ny.index)!.data as BigInt64Array;
       const ema = new NystromEma(rec.fisherDim, ny.rank, Array.from(index, Number), decay, config.sngd.emaInit);
       return { rec, ema, damping: 1, rooted: false, landmarksFixed: ny.landmarks === 'uniform' };
@@ -185,7 +188,7 @@ export class TrainingRun {
     const fisher = config.optimizer === 'sngd';
     const compiled = compileModel(model, {
       loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model', dims: config.dims,
-      maxFisherDim: config.maxFisherDim, nystromRank: config.nystromRank, landmarks: config.landmarks,
+      maxFisherDim: config.maxFisherDim, nystromRank: config.nystromRank, landmarks: config.landmarks, fisherBlocks: config.fisherBlocks, maxUnitDim: config.maxUnitDim,
     });
     const { model: rebuilt, manifest } = compiled;
     const records = readLayerRecords(rebuilt);
@@ -197,16 +200,18 @@ export class TrainingRun {
     const evalSession = await createSession(compiled.eval!, opts, 'evaluation graph');
     // Damping guarantees λ_min(F_λ) ≥ ε_rel·tr/(1+d·ε_rel): the scaled Newton–Schulz steps use it.
     // Dense layers refresh and remap in onnxruntime graphs; Nyström layers on the host (runtime/nystrom.ts).
+    // A layer with unit blocks gives the root graph one matrix per unit (stacked there with every
+    // other matrix of its dimension).
     const dense = records.filter((r) => !nystromOf(r));
     const refresher = fisher && dense.length
-      ? new RootRefresher(dense.map((r) => r.fisherDim), {
+      ? new RootRefresher(dense.flatMap((r) => Array<number>(denseBlocks(r)).fill(r.fisherDim)), {
           method: config.sngd.rootMethod, warmStart: config.sngd.refreshStart === 'cold' ? false : config.sngd.refreshStart === 'track' ? 'track' : true,
           gate: config.sngd.refreshGate, dampingRel: config.sngd.epsRel,
           // On a worker, one thread: the other core is the training steps'.
           ...(config.sngd.asyncRefresh ? { sessionOptions: { ...opts, intraOpNumThreads: 1 }, sessionFactory: createWorkerSession } : { sessionOptions: opts }),
         })
       : undefined;
-    const shapes = dense.map((r): [number, number] => [r.m, r.fisherDim]);
+    const shapes = dense.map((r): [number, number, boolean] => [r.m, r.fisherDim, unitOf(r) !== undefined]);
     const remap = fisher && dense.length ? await createSession(buildRemapGraph(shapes), opts, 'remap graph') : undefined;
     const trackRemap = fisher && dense.length && config.sngd.refreshStart === 'track' ? await createSession(buildTrackRemapGraph(shapes), opts, 'tracked remap graph') : undefined;
     return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap, trackRemap);
@@ -272,7 +277,7 @@ export class TrainingRun {
     return this.fisher && this.layers.length > 0 && (this.rootAfterDivergence || this.stepCount % this.config.sngd.refreshEvery === 0);
   }
 
-  /** The damped Fisher matrices F_λ the next refresh will root (an empty array for a Nyström layer). */
+  /** The damped Fisher matrices F_λ the next refresh will root ([m, d̃, d̃] for unit blocks; an empty array for a Nyström layer). */
   dampedFisher(): Float32Array[] {
     return this.layers.map((l) => (l.ema instanceof FisherEma ? l.ema.damped(this.epsRel() * l.damping, this.config.sngd.epsAbs) : new Float32Array(0)));
   }
@@ -313,17 +318,23 @@ export class TrainingRun {
 
   /**
    * Starts the dense roots of the current damped EMAs (on the worker when asynchronous): cold, or
-   * from the previous roots ('warm': P and S; 'track': P) once every dense layer has some.
+   * from the previous roots ('warm': P and S; 'track': P) once every dense layer has some. F and
+   * previous hold one entry per root-graph matrix: a layer block, or one unit of a unit layer.
    */
   private startDenseRoots(F?: Float32Array[], previous?: PreviousParts[]): { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: PreviousParts[] } {
     const denseLayers = this.layers.filter((l) => l.ema instanceof FisherEma);
+    const blocks = (l: LayerState, data: Float32Array) => splitBlocks(data, (l.ema as FisherEma).blocks);
     const start = this.config.sngd.refreshStart;
     const fromPrevious = start !== 'cold' && denseLayers.every((l) => l.rooted);
-    const copy = (name: string, map: Map<string, Tensor>) => (map.get(name)!.data as Float32Array).slice();
     const prev = previous ?? (fromPrevious
-      ? denseLayers.map((l) => (start === 'track' ? { P: copy(l.rec.params.P, this.tensors) } : { P: copy(l.rec.params.P, this.tensors), S: copy(l.rec.params.S, this.sValues) }))
+      ? denseLayers.flatMap((l) => {
+          const P = blocks(l, this.tensors.get(l.rec.params.P)!.data as Float32Array);
+          if (start === 'track') return P.map((p): PreviousParts => ({ P: p }));
+          const S = blocks(l, this.sValues.get(l.rec.params.S)!.data as Float32Array);
+          return P.map((p, j): PreviousParts => ({ P: p, S: S[j]! }));
+        })
       : undefined);
-    const f = F ?? this.dampedFisher().filter((_, i) => this.layers[i]!.ema instanceof FisherEma);
+    const f = F ?? denseLayers.flatMap((l) => blocks(l, (l.ema as FisherEma).damped(this.epsRel() * l.damping, this.config.sngd.epsAbs)));
     return { roots: this.refresher ? this.refresher.refresh(f, prev) : Promise.resolve([]), F: f, previous: prev };
   }
 
@@ -331,7 +342,10 @@ export class TrainingRun {
   private async finishRefresh(denseRoots: LayerRoots[]): Promise<LayerRoots[]> {
     let next = 0;
     const roots = this.layers.map((l): LayerRoots => {
-      if (l.ema instanceof FisherEma) return denseRoots[next++]!;
+      if (l.ema instanceof FisherEma) {
+        const mine = denseRoots.slice(next, (next += l.ema.blocks));
+        return unitOf(l.rec) ? stackRoots(mine) : mine[0]!;
+      }
       const tail = this.config.sngd.nystromTail ?? 'mean';
       const index = Array.from(this.tensors.get(nystromOf(l.rec)!.index)!.data as BigInt64Array, Number);
       const r = refreshNystrom(l.ema, index, { epsRel: this.epsRel() * l.damping, epsAbs: this.config.sngd.epsAbs, tail });
@@ -403,12 +417,16 @@ export class TrainingRun {
       assign(this.sValues, ny.t, [t]);
     });
     const dense = this.layers.map((l, i) => ({ l, r: roots[i] })).filter(({ l }) => !nystromOf(l.rec));
-    for (const { l, r } of dense) if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
+    for (const { l, r } of dense) {
+      if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
+      const size = this.rootSize(l);
+      if (r && [r.P, 'S' in r ? r.S : r.Z, 'S' in r ? r.P : r.Y].some((a) => a.length !== size)) throw new SngdError(`layer '${l.rec.name}': roots must be [${this.rootDims(l)}], got ${r.P.length} values`);
+    }
     // Cold/warm roots: W̃'_new = W̃'·P_old·S_new. A layer without new roots is fed P = S = I.
     if (dense.some(({ r }) => r && 'S' in r)) {
       await this.remapDense(this.remapSession!, dense, (l, r) => {
         const fresh = r && 'S' in r;
-        return { P: fresh ? this.tensors.get(l.rec.params.P)! : this.identity(l.rec.fisherDim), S: fresh ? dims2(r.S, l.rec.fisherDim) : this.identity(l.rec.fisherDim) };
+        return { P: fresh ? this.tensors.get(l.rec.params.P)! : this.identity(l), S: fresh ? this.rootTensor(l, r.S) : this.identity(l) };
       }, (l, r) => {
         if (!r || !('S' in r)) return;
         assign(this.tensors, l.rec.params.P, r.P);
@@ -419,8 +437,7 @@ export class TrainingRun {
     if (dense.some(({ r }) => r && 'Z' in r)) {
       await this.remapDense(this.trackRemapSession!, dense, (l, r) => {
         const fresh = r && 'Z' in r;
-        const d = l.rec.fisherDim;
-        return { Z: fresh ? dims2(r.Z, d) : this.identity(d), Y: fresh ? dims2(r.Y, d) : this.identity(d) };
+        return { Z: fresh ? this.rootTensor(l, r.Z) : this.identity(l), Y: fresh ? this.rootTensor(l, r.Y) : this.identity(l) };
       }, (l, r) => {
         if (r && 'Z' in r) assign(this.tensors, l.rec.params.P, r.P);
       });
@@ -465,13 +482,30 @@ export class TrainingRun {
     });
   }
 
-  /** A d × d identity tensor (cached: fed for layers a remap leaves alone). */
-  private identity(d: number): Tensor {
-    let t = this.identities.get(d);
+  /** A dense layer's root shape: [d̃, d̃], or [m, d̃, d̃] with unit blocks. */
+  private rootDims(l: LayerState): number[] {
+    const d = l.rec.fisherDim;
+    return unitOf(l.rec) ? [l.rec.m, d, d] : [d, d];
+  }
+
+  private rootSize(l: LayerState): number {
+    return this.rootDims(l).reduce((a, b) => a * b, 1);
+  }
+
+  private rootTensor(l: LayerState, data: Float32Array): Tensor {
+    return { dtype: 'float32', dims: this.rootDims(l), data };
+  }
+
+  /** Identity roots of a layer's shape (cached: fed for layers a remap leaves alone). */
+  private identity(l: LayerState): Tensor {
+    const dims = this.rootDims(l);
+    const key = dims.join('x');
+    let t = this.identities.get(key);
     if (!t) {
-      const data = new Float32Array(d * d);
-      for (let i = 0; i < d; i++) data[i * d + i] = 1;
-      this.identities.set(d, (t = { dtype: 'float32', dims: [d, d], data }));
+      const d = l.rec.fisherDim;
+      const data = new Float32Array(this.rootSize(l));
+      for (let b = 0; b < data.length / (d * d); b++) for (let i = 0; i < d; i++) data[b * d * d + i * d + i] = 1;
+      this.identities.set(key, (t = { dtype: 'float32', dims, data }));
     }
     return t;
   }
@@ -606,13 +640,19 @@ export class TrainingRun {
 }
 
 /**
- * Roots to install for one layer: dense P and S, a tracked P = Z·P_old with Y ≈ Z⁻¹ (no S), Nyström
- * parts, or undefined (keep the layer's roots).
+ * Roots to install for one layer: dense P and S ([m, d̃, d̃] for unit blocks), a tracked
+ * P = Z·P_old with Y ≈ Z⁻¹ (no S), Nyström parts, or undefined (keep the layer's roots).
  */
 export type NewRoots = { P: Float32Array; S: Float32Array } | { P: Float32Array; Z: Float32Array; Y: Float32Array } | { nystrom: NystromParts } | undefined;
 
-/** A dense layer's roots as a refresh starts from them ('track' needs no S). */
+/** A dense block's roots as a refresh starts from them ('track' needs no S). */
 type PreviousParts = { P: Float32Array; S?: Float32Array };
+
+/** `blocks` consecutive equal-size matrices of `data`, each copied (they may go to a worker or a checkpoint). */
+function splitBlocks(data: Float32Array, blocks: number): Float32Array[] {
+  const size = data.length / blocks;
+  return Array.from({ length: blocks }, (_, j) => data.slice(j * size, (j + 1) * size));
+}
 
 /** The roots a layer keeps beside W̃' for the next remap (never fed to a step): S, or b and t. */
 function sideRoots(rec: LayerRecord): string[] {
@@ -640,11 +680,6 @@ const DEFAULT_ASYNC_LAG = 20;
 const DIVERGENCE_FACTOR = 10;
 /** Largest relative residual ‖W − X·Z‖/‖W‖ of a tracked remap's solve (float32 rounding is ~1e-7). */
 const TRACK_REMAP_TOLERANCE = 1e-5;
-
-/** A flat d × d matrix as a tensor. */
-function dims2(data: Float32Array, d: number): Tensor {
-  return { dtype: 'float32', dims: [d, d], data };
-}
 
 /** Good steps between snapshots of the state a diverging step returns to. */
 const SNAPSHOT_EVERY = 10;

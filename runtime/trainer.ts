@@ -51,6 +51,10 @@ export interface TrainOptions {
   maxFisherDim?: number;
   nystromRank?: number;
   landmarks?: 'uniform' | 'diagonal';
+  /** 'unit': per-unit Fisher blocks for hidden dense layers (passes/reconstruct/units.ts); default 'layer'. */
+  fisherBlocks?: 'layer' | 'unit';
+  /** Largest d̃ that gets unit blocks (default 256). */
+  maxUnitDim?: number;
   device: DeviceName;
   threads?: number;
   resume: boolean;
@@ -95,7 +99,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     optimizer: opts.optimizer, momentum: opts.momentum, weightDecay: opts.weightDecay, sngd: opts.sngd, loss: opts.loss, output: opts.output,
     side: opts.side, batchSize: opts.batchSize, sessionOptions: device.sessionOptions, source: opts.model, log,
     dims: boundDims(input.shape, sampleShape),
-    maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks,
+    maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks, fisherBlocks: opts.fisherBlocks, maxUnitDim: opts.maxUnitDim,
   });
   const dataInput = run.dataInput();
 

@@ -14,6 +14,7 @@ import { Rng } from '../src/numerics/random.js';
 import { float32Tensor } from '../src/onnx/tensor.js';
 import { runModel } from '../runtime/ort.js';
 import { maxRelError } from './helpers/compare.js';
+import { writeTeacherDataset } from './helpers/teacher-data.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 // tsx's loader by absolute URL: the CLIs run with a temporary folder as their working directory.
@@ -51,6 +52,29 @@ describe('sngd-compile and sngd export', () => {
     expect(exported.graph.nodes.map((n) => n.name)).toEqual(loadModel(path.join(dir, 'mlp.onnx')).graph.nodes.map((n) => n.name));
     expect(maxRelError(await runModel(exported, feeds), reference)).toBeLessThan(1e-6);
     expect(maxRelError(await runModel(loadModel(path.join(dir, 'reconstructed.onnx')), feeds), reference)).toBeLessThan(1e-6);
+  });
+
+  it('--fisher-blocks unit: the table and the manifest say which layers have unit blocks and why the others do not', () => {
+    expect(cli('sngd', 'model', 'mlp', '--layers', '20,8,6,4', '-o', 'mlp3.onnx').code).toBe(0);
+    const r = cli('sngd-compile', 'mlp3.onnx', '--fisher-blocks', 'unit', '--loss', 'ce', '-o', 'unit-out');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/fc2\s+Gemm\s+fc2\.weight\s+fc2\.bias\s+9\s+unit ×6 \(Relu\)\s+weight/);
+    expect(r.out).toMatch(/fisher blocks:[\s\S]*fc1\s+layer\s+the network's first weighted layer[\s\S]*fc2\s+unit\s+6 unit blocks[\s\S]*fc3\s+layer\s+an output layer/);
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'unit-out', 'manifest.json'), 'utf8'));
+    expect(manifest.layers.map((l: { fisher: { kind: string } }) => l.fisher.kind)).toEqual(['dense', 'unit', 'dense']);
+    expect(manifest.layers[1].fisher).toMatchObject({ kind: 'unit', units: 6, activation: 'Relu' });
+    expect(manifest.train.outputs.find((o: { of?: string }) => o.of === manifest.layers[1].P)).toBeDefined();
+    // --max-unit-dim below d̃ = 9: every layer keeps one block, and the table says so.
+    const small = cli('sngd-compile', 'mlp3.onnx', '--fisher-blocks', 'unit', '--max-unit-dim', '8', '-o', 'unit-small');
+    expect(small.out).toMatch(/fc2\s+layer\s+d̃ = 9 > max-unit-dim 8/);
+  });
+
+  it('sngd train accepts --fisher-blocks unit', () => {
+    const data = writeTeacherDataset(dir, 60, 20, 1, 'cli-train');
+    const r = cli('sngd', 'train', 'mlp3.onnx', '--data', `npy:${data.x},${data.y}`, '--validation', '10', '--batch-size', '10', '--fisher-blocks', 'unit', '--refresh-every', '2', '--out', 'unit-run', '--quiet');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/trained 5 steps/);
+    expect(cli('sngd', 'train', 'mlp3.onnx', '--fisher-blocks', 'row').err).toMatch(/option '--fisher-blocks <blocks>' argument 'row' is invalid/);
   });
 
   it.each([

@@ -12,8 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildMlp } from '../models/mlp.js';
 import { compileModel } from '../passes/compile.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
-import { mat, matmul, transpose, type Mat } from '../src/numerics/linalg.js';
-import { symmetricEigen } from '../src/numerics/eigen.js';
+import { mat, matmul, transpose } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
 import { saveModel } from '../src/onnx/export.js';
 import { loadModel } from '../src/onnx/import.js';
@@ -25,6 +24,7 @@ import { maxRelError } from './helpers/compare.js';
 import { writeTeacherDataset } from './helpers/teacher-data.js';
 import { expectExactResume } from './helpers/resume.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
+import { spdPower } from './helpers/roots.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-trainer-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -66,17 +66,6 @@ const runConfig = { optimizer: 'sngd' as const, sngd: { ...DEFAULT_SNGD, emaDeca
 function batch(seed: number): Record<string, Tensor> {
   const rng = new Rng(seed);
   return { input: float32Tensor([8, 12], rng.floats(96)), labels: int64Tensor([8], Array.from({ length: 8 }, () => rng.int(4))) };
-}
-
-/** A^p for a symmetric positive-definite matrix, via its float64 eigendecomposition. */
-function spdPower(a: Mat, p: number): Mat {
-  const { values, vectors } = symmetricEigen(a);
-  const n = a.rows;
-  const scaled = mat(n, n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) scaled.data[i * n + j] = vectors.data[i * n + j]! * values[j]! ** p;
-  const vt = mat(n, n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vt.data[i * n + j] = vectors.data[j * n + i]!;
-  return matmul(scaled, vt);
 }
 
 describe('SNGD runtime', () => {

@@ -11,6 +11,10 @@
  *
  * LSTM/GRU/RNN nodes get one Fisher layer per input stream (W sees x_t, R sees h_{t−1}) and per
  * direction, on the weight side, feeding the original node (passes/reconstruct/recurrent.ts).
+ *
+ * Fisher-layer forms: dense (d̃ × d̃ roots), Nyström above `maxFisherDim` (./nystrom.ts), and with
+ * `fisherBlocks: 'unit'` one dense block per output unit for the hidden dense layers that qualify
+ * (./units.ts); every layer then says in `blocksReason` why it has the blocks it has.
  */
 import { cloneModel, defaultOpset, indexGraph, NameAuthority, type Graph, type Model, type Node } from '../../src/ir/graph.js';
 import { Emitter } from '../../src/ir/emit.js';
@@ -22,6 +26,7 @@ import { emitNystromWeff, layerSeed, uniformLandmarks } from './nystrom.js';
 import { int64Tensor } from '../../src/onnx/tensor.js';
 import { SngdError } from '../../src/errors.js';
 import { isRecurrentNode, matchRecurrent, rebuildRecurrent, type RecurrentMatch } from './recurrent.js';
+import { checkUnitBlocks, DEFAULT_MAX_UNIT_DIM, emitUnitWeff, identityBlocks, layerPositions, type UnitCheck } from './units.js';
 
 export interface ReconstructOptions {
   /** Where to apply P. 'auto' picks the cheaper side per layer at `batchSize`. Defaults to 'auto'. */
@@ -47,6 +52,14 @@ export interface ReconstructOptions {
   landmarks?: 'uniform' | 'diagonal';
   /** Seed of the uniform landmarks. Default 0. */
   landmarkSeed?: number;
+  /**
+   * 'unit': one Fisher block per output unit for hidden Gemm/MatMul layers followed by Relu,
+   * Sigmoid or Tanh (SNGD.md §5; ./units.ts); the others keep one block and say why.
+   * Default 'layer': one block per layer.
+   */
+  fisherBlocks?: 'layer' | 'unit';
+  /** Largest d̃ that gets unit blocks. Default DEFAULT_MAX_UNIT_DIM (256). */
+  maxUnitDim?: number;
 }
 
 export interface SkippedLayer {
@@ -119,15 +132,20 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
     return i >= 0 ? i : undefined;
   };
   const originalIndex = new Map(model.graph.nodes.map((n, i) => [n.name, i]));
+  // Unit blocks are judged on the untouched graph (the loop below rewires it layer by layer).
+  const units = options.fisherBlocks === 'unit' ? unitChecks(g, matches, recurrent, options.maxUnitDim ?? DEFAULT_MAX_UNIT_DIM) : undefined;
 
   for (const match of matches) {
     if (options.only && !options.only.includes(match.node.name)) continue;
     const rule = layerRules[match.kind];
     const fisherDim = match.d + (match.bias ? 1 : 0);
     const nystrom = fisherDim > (options.maxFisherDim ?? Infinity);
+    const unit = nystrom ? undefined : units?.get(match);
     const { side, sideReason } = nystrom
       ? { side: 'weight' as const, sideReason: `Nyström Fisher layer (d̃ = ${fisherDim} > ${options.maxFisherDim}): weight side only` }
-      : chooseSide(match, options.side ?? 'auto', batch, options.l2 ?? false);
+      : unit?.ok
+        ? { side: 'weight' as const, sideReason: 'unit blocks: weight side only (the activation side would apply m roots to every row)' }
+        : chooseSide(match, options.side ?? 'auto', batch, options.l2 ?? false);
     const prefix = `sngd/${match.node.name}`;
     const e = new Emitter(g, names, prefix);
 
@@ -155,6 +173,11 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
       fisher = { kind: 'nystrom', rank: k, landmarks: options.landmarks ?? 'uniform', U, a, s, b, t, index };
       P = U;
       S = b;
+    } else if (unit?.ok) {
+      const dims = [match.m, fisherDim, fisherDim];
+      P = e.init('P', { dtype: 'float32', dims, data: identityBlocks(match.m, fisherDim) });
+      S = e.init('S', { dtype: 'float32', dims, data: identityBlocks(match.m, fisherDim) });
+      fisher = { kind: 'unit', units: match.m, activation: unit.activation, z: match.output };
     } else {
       const eye = identity(fisherDim);
       P = e.init('P', { dtype: 'float32', dims: [fisherDim, fisherDim], data: Float32Array.from(eye.data) });
@@ -165,6 +188,8 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
     const original = originals.map((n) => ({ index: originalIndex.get(n.name) ?? -1, node: serializeNode(n) }));
     if (fisher.kind === 'nystrom') {
       rule.weightSide(e, match, emitNystromWeff(e, W, fisher.U, fisher.a, fisher.s, `${prefix}/fisher`));
+    } else if (fisher.kind === 'unit') {
+      rule.weightSide(e, match, emitUnitWeff(e, W, P, `${prefix}/fisher`));
     } else if (side === 'weight') {
       const weff = e.op('MatMul', [W, P], {}, { name: `${prefix}/fisher` });
       rule.weightSide(e, match, weff);
@@ -197,17 +222,26 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
       layout: match.layout,
       params: { W, P, S },
       fisher,
+      ...(units ? { blocksReason: nystrom ? `Nyström Fisher layer (d̃ = ${fisherDim} > max-fisher-dim ${options.maxFisherDim}): one block` : unit!.reason } : {}),
       added: { nodes: e.nodes.map((n) => n.name), initializers: e.initializers },
       original,
     });
   }
   for (const match of recurrent) {
     if (options.only && !options.only.includes(match.node.name)) continue;
-    records.push(...rebuildRecurrent(g, names, match, originalIndex.get(match.node.name) ?? -1, graphInputIndex));
+    const streams = rebuildRecurrent(g, names, match, originalIndex.get(match.node.name) ?? -1, graphInputIndex);
+    records.push(...(units ? streams.map((r) => ({ ...r, blocksReason: 'recurrent streams keep one block per stream and direction' })) : streams));
   }
   const sorted = toposort(g);
   const rebuilt = withLayerRecords({ ...out, graph: sorted }, records);
   return { model: rebuilt, layers: records, skipped };
+}
+
+/** The unit-block verdict for every matched layer (./units.ts), from its position among all weighted nodes. */
+function unitChecks(g: Graph, matches: LayerMatch[], recurrent: RecurrentMatch[], maxUnitDim: number): Map<LayerMatch, UnitCheck> {
+  const ctx: MatchContext = { graph: g, index: indexGraph(g), graphOutputs: new Set(g.outputs.map((v) => v.name)) };
+  const positions = layerPositions(ctx.index, [...matches.map((m) => m.node), ...recurrent.map((r) => r.node)]);
+  return new Map(matches.map((m) => [m, checkUnitBlocks(m, ctx, positions.get(m.node)!, maxUnitDim)]));
 }
 
 /**

@@ -44,12 +44,18 @@ export interface RecurrentInfo {
   B?: string;
 }
 
+/** The activations whose derivative weights a unit block (passes/reconstruct/units.ts). */
+export type UnitActivation = 'Relu' | 'Sigmoid' | 'Tanh';
+
 /**
  * The form of a layer's local Fisher layer. 'dense': P and S are d̃ × d̃ (`params.P`, `params.S`).
  * 'nystrom' (SNGD.md §4, layers with d̃ above the compile budget `maxFisherDim`):
  * P = U·diag(a)·Uᵀ + s·I and S = U·diag(b)·Uᵀ + t·I with U [d̃, rank] orthonormal, a, b [rank],
  * s, t scalars; the statistic is the landmark columns C = F[:, landmarks] and diag(F). Here
  * `params.P` names U and `params.S` names b. Weight side only.
+ * 'unit' (SNGD.md §5, `fisherBlocks: 'unit'`): one block per output unit j, F_j = E[w_j·x̃x̃ᵀ] with
+ * w_j a function of the layer's own pre-activation z_j (σ(z)² before a Relu, …); `params.P` and
+ * `params.S` are [m, d̃, d̃] (unit j's roots P_j, S_j), row j of W̃ is W̃'_j·P_j. Weight side only.
  */
 export type FisherForm =
   | { kind: 'dense' }
@@ -64,6 +70,15 @@ export type FisherForm =
       b: string;
       t: string;
       index: string;
+    }
+  | {
+      kind: 'unit';
+      /** Number of blocks: the layer's output units m. */
+      units: number;
+      /** The op that consumes z, which decides the weight w(z). */
+      activation: UnitActivation;
+      /** The pre-activation z [.., m] (after a fused bias Add): the value the activation reads. */
+      z: string;
     };
 
 export type NystromForm = Extract<FisherForm, { kind: 'nystrom' }>;
@@ -71,6 +86,18 @@ export type NystromForm = Extract<FisherForm, { kind: 'nystrom' }>;
 /** The record's Nyström form, or undefined for a dense Fisher layer (records without `fisher` are dense). */
 export function nystromOf(rec: LayerRecord): NystromForm | undefined {
   return rec.fisher?.kind === 'nystrom' ? rec.fisher : undefined;
+}
+
+export type UnitForm = Extract<FisherForm, { kind: 'unit' }>;
+
+/** The record's per-unit form, or undefined (one block for the whole layer). */
+export function unitOf(rec: LayerRecord): UnitForm | undefined {
+  return rec.fisher?.kind === 'unit' ? rec.fisher : undefined;
+}
+
+/** Fisher blocks of a layer with dense roots: m for a unit layer, 1 for a layer block (Nyström: 0, no dense roots). */
+export function denseBlocks(rec: LayerRecord): number {
+  return rec.fisher?.kind === 'nystrom' ? 0 : rec.fisher?.kind === 'unit' ? rec.fisher.units : 1;
 }
 
 export interface LayerRecord {
@@ -94,8 +121,13 @@ export interface LayerRecord {
   layout: Layout;
   /** Initializers of the reconstructed model: W̃' (trainable), P and S (the Fisher roots). */
   params: { W: string; P: string; S: string };
-  /** Dense (the default when absent) or Nyström; see FisherForm. */
+  /** Dense (the default when absent), Nyström or per-unit; see FisherForm. */
   fisher?: FisherForm;
+  /**
+   * With `fisherBlocks: 'unit'` requested: why this layer has unit blocks, or why it keeps one
+   * block for the whole layer (first or output layer, size, activation, op). Absent otherwise.
+   */
+  blocksReason?: string;
   /** Everything the rewrite added (removed again by folding). */
   added: { nodes: string[]; initializers: string[] };
   /** Recurrent nodes only: which stream and direction this Fisher layer serves. */

@@ -21,10 +21,11 @@ import { analyzeShapes } from '../../src/shape/index.js';
 import { differentiate } from '../autodiff/index.js';
 import { cleanup } from '../cleanup.js';
 import { decomposeRecurrent } from '../recurrent/decompose.js';
-import { LAYERS_METADATA_KEY, nystromOf, readLayerRecords, type LayerRecord } from '../reconstruct/record.js';
+import { LAYERS_METADATA_KEY, nystromOf, readLayerRecords, unitOf, type LayerRecord } from '../reconstruct/record.js';
 import { emitNystromWeff } from '../reconstruct/nystrom.js';
+import { emitUnitWeff } from '../reconstruct/units.js';
 import { emitLoss, type LossKind } from './losses.js';
-import { emitNystromStatistic, emitStatistic } from './statistics.js';
+import { emitNystromStatistic, emitStatistic, emitUnitStatistic } from './statistics.js';
 
 export type InputRole = 'data' | 'label' | 'param' | 'fisher' | 'state' | 'hyper';
 export type OutputRole = 'loss' | 'output' | 'grad' | 'stat' | 'state' | 'metric';
@@ -169,8 +170,10 @@ function buildGraph(model: Model, opts: TrainingOptions, outputName: string, par
       contract.outputs.push({ name: stat.diagonal, role: 'stat', of: ny.s });
       continue;
     }
-    const stat = emitStatistic(new Emitter(g, names, `stat/${r.name}`), r, rankOf, names.fresh(`stat/${r.name}`));
-    outputs.push({ name: stat, elemType: 1, shape: [r.fisherDim, r.fisherDim] });
+    const unit = unitOf(r);
+    const emit = unit ? emitUnitStatistic : emitStatistic;
+    const stat = emit(new Emitter(g, names, `stat/${r.name}`), r, rankOf, names.fresh(`stat/${r.name}`));
+    outputs.push({ name: stat, elemType: 1, shape: unit ? [unit.units, r.fisherDim, r.fisherDim] : [r.fisherDim, r.fisherDim] });
     contract.outputs.push({ name: stat, role: 'stat', of: r.params.P });
   }
   const seeds = [{ value: head.prediction, grad: lossHead.grad }];
@@ -205,7 +208,7 @@ function l2Seeds(b: Emitter, records: LayerRecord[], params: string[], g: Graph)
   const rebuilt = new Set(records.map((r) => r.params.W));
   for (const r of records) {
     const ny = nystromOf(r);
-    const weff = ny ? emitNystromWeff(b, r.params.W, ny.U, ny.a, ny.s) : b.op('MatMul', [r.params.W, r.params.P]);
+    const weff = ny ? emitNystromWeff(b, r.params.W, ny.U, ny.a, ny.s) : unitOf(r) ? emitUnitWeff(b, r.params.W, r.params.P) : b.op('MatMul', [r.params.W, r.params.P]);
     const w = r.hasBias
       ? b.op('Slice', [weff, b.init('starts', int64Tensor([1], [0])), b.init('ends', int64Tensor([1], [r.d])), b.init('axes', int64Tensor([1], [1]))])
       : weff;

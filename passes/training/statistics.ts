@@ -17,11 +17,15 @@
  *
  * Patches come out of an ordinary Conv (ConvTranspose) whose kernel is the identity over the patch
  * elements, with the layer's own strides, pads and dilations (SNGD.md §5).
+ *
+ * Unit blocks (passes/reconstruct/units.ts): [m, d̃, d̃], block j = (1/R)·Σ_r w(z_rj)·x̃_r x̃_rᵀ, with
+ * the rows of z (the layer's pre-activation, [R, m]) in the same order as the rows of x̃.
  */
 import { attrInt } from '../../src/ir/attrs.js';
 import type { Emitter } from '../../src/ir/emit.js';
 import { elementCount, float32Tensor, int64Tensor } from '../../src/onnx/tensor.js';
-import { deserializeNode, type LayerRecord } from '../reconstruct/record.js';
+import { deserializeNode, unitOf, type LayerRecord } from '../reconstruct/record.js';
+import { unitWeights } from '../reconstruct/units.js';
 
 export function emitStatistic(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined, output: string): string {
   const rows = statisticRows(b, rec, rankOf);
@@ -45,6 +49,26 @@ export function emitNystromStatistic(b: Emitter, rec: LayerRecord, rankOf: (valu
   const squares = b.op('ReduceSum', [b.op('Mul', [withOne, withOne]), b.init('axis0', int64Tensor([1], [0]))], { keepdims: 0 });
   const diagonal = b.op('Div', [squares, count], {}, { output: diagonalOut });
   return { columns, diagonal };
+}
+
+/**
+ * A unit layer's statistic [m, d̃, d̃]: x̃ᵀ weighted per unit, (w_j ⊙ x̃)ᵀ·x̃ for all j as one
+ * plain MatMul [m·d̃, R]·[R, d̃] (one large GEMM, not m small ones); m·R·d̃² multiply-adds.
+ */
+export function emitUnitStatistic(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined, output: string): string {
+  const unit = unitOf(rec);
+  if (!unit) throw new Error(`layer '${rec.name}' has no unit blocks`);
+  const rows = statisticRows(b, rec, rankOf);
+  const withOne = rec.hasBias ? appendOnes(b, rows) : rows;
+  const count = b.op('Cast', [b.op('Gather', [b.op('Shape', [withOne]), b.init('zero', int64Tensor([], [0]))], { axis: 0 })], { to: 1 });
+  const z = b.op('Reshape', [unit.z, b.init('z_rows', int64Tensor([2], [-1, rec.m]))]);
+  const w = unitWeights[unit.activation].emit(b, z); // [R, m]
+  const perUnit = b.op('Unsqueeze', [b.op('Transpose', [w], { perm: [1, 0] }), b.init('axis1', int64Tensor([1], [1]))]); // [m, 1, R]
+  const weighted = b.op('Mul', [perUnit, b.op('Transpose', [withOne], { perm: [1, 0] })]); // [m, d̃, R]
+  const dt = rec.fisherDim;
+  const flat = b.op('Reshape', [weighted, b.init('unit_rows', int64Tensor([2], [rec.m * dt, -1]))]);
+  const moment = b.op('Reshape', [b.op('MatMul', [flat, withOne]), b.init('unit_blocks', int64Tensor([3], [rec.m, dt, dt]))]);
+  return b.op('Div', [moment, count], {}, { output });
 }
 
 function statisticRows(b: Emitter, rec: LayerRecord, rankOf: (value: string) => number | undefined): string {

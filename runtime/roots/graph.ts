@@ -551,10 +551,13 @@ function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: Root
       const next = bo.matmul(n.Z, n.Y);
       return { next: { Y: n.Y, Z: n.Z, M: next }, measure: zeroWhereSkipped(bo, bo.distToI(next)) };
     }, opts.iterations, stopAt);
-  const Z = o.div(loop.state.Z!, sqrtC);
-  const Y = o.mul(loop.state.Y!, sqrtC);
+  // A kept layer's outputs say "no change" (Z = Y = I, P = P0), whatever the Loop did for the
+  // others of its group: a caller that installs a group of blocks together gets the kept ones as they were.
+  const keep = o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]);
+  const Z = o.op('Where', [keep, o.eye, o.div(loop.state.Z!, sqrtC)]);
+  const Y = o.op('Where', [keep, o.eye, o.mul(loop.state.Y!, sqrtC)]);
   const shapeB = b.init(`${g.tag}/shape_b`, int64Tensor([1], [-1]));
-  pick(o.matmul(Z, P0), 'matrix', rootNames.P);
+  pick(o.op('Where', [keep, P0, o.matmul(Z, P0)]), 'matrix', rootNames.P);
   pick(Z, 'matrix', rootNames.Z);
   pick(Y, 'matrix', rootNames.Y);
   // A far layer reports its gate as the residual, above any tolerance: the host roots it cold.

@@ -48,6 +48,25 @@ export function matmul(a: Mat, b: Mat): Mat {
   return c;
 }
 
+/**
+ * Row i of A times block i: C_i = A_i·B_i with `blocks` holding A.rows matrices of A.cols × A.cols,
+ * row-major one after another (per-unit Fisher roots [m, d, d]).
+ */
+export function rowBlockMatmul(a: Mat, blocks: ArrayLike<number>): Mat {
+  const d = a.cols;
+  if (blocks.length !== a.rows * d * d) throw new Error(`rowBlockMatmul: ${blocks.length} values for ${a.rows} blocks of ${d}x${d}`);
+  const c = mat(a.rows, d);
+  for (let i = 0; i < a.rows; i++) {
+    const base = i * d * d;
+    for (let k = 0; k < d; k++) {
+      const aik = a.data[i * d + k]!;
+      if (aik === 0) continue;
+      for (let j = 0; j < d; j++) c.data[i * d + j] += aik * blocks[base + k * d + j]!;
+    }
+  }
+  return c;
+}
+
 /** Frobenius norm of A − B. */
 export function diffNorm(a: Mat, b: Mat): number {
   let s = 0;
