@@ -90,7 +90,8 @@ const PEER_SETTINGS: Preset['peer']['settings'] = [{ optimizer: 'sgd', lr: 0.1 }
 
 export const PRESETS: Record<Mode, Preset> = {
   quick: {
-    compare: { cases: [{ workload: 'mlp-a', batchSize: 50, epochs: 3 }, { workload: 'cnn', batchSize: 50, epochs: 2 }], seeds: [2017] },
+    // Issue 5's comparison: epochs and seconds to 97 % on MLP a at batch 50 and 500, for every optimizer.
+    compare: { cases: [{ workload: 'mlp-a', batchSize: 50, epochs: 6 }, { workload: 'mlp-a', batchSize: 500, epochs: 8 }, { workload: 'cnn', batchSize: 50, epochs: 2 }], seeds: [2017] },
     peer: { workload: 'mlp-a', epochs: 2, seed: 2017, settings: PEER_SETTINGS },
     flops: { layers: [784, 4096, 4096, 10], batch: 1024, reps: 5 },
   },

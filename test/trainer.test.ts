@@ -208,6 +208,9 @@ describe('SNGD runtime', () => {
   it("with 'track' refreshes too: resumed runs reproduce the metrics exactly", async () => {
     const full = await expectExactResume(options, 'track', 37, 10, { sngd: { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, refreshStart: 'track', refreshGate: 0.05 } });
     expect(full.epochs[2]!.testAccuracy).toBeGreaterThan(0.8);
+    // Asynchronous too: a checkpoint at step 16 holds the tracked refresh started at step 14 (P only).
+    const asyncTrack = { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, refreshStart: 'track' as const, refreshGate: 0.05, asyncRefresh: true, asyncLag: 3 };
+    await expectExactResume(options, 'track-async', 16, 8, { epochs: 2, sngd: asyncTrack });
   });
 
   it("the exported model has the input model's interface and the trainer's test accuracy", async () => {
