@@ -23,10 +23,10 @@
 import { SngdError } from '../src/errors.js';
 import type { Model } from '../src/ir/graph.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
-import { buildRootGraph, rootNames, type RootMethod, type RootScale } from './roots/graph.js';
+import { buildGateGraph, buildRootGraph, rootNames, type RootMethod, type RootScale } from './roots/graph.js';
 import type { Tensor } from '../src/onnx/tensor.js';
 
-export { buildRootGraph, rootNames, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
+export { buildGateGraph, buildRootGraph, rootNames, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
 
 export interface LayerRoots {
   /**
@@ -82,6 +82,8 @@ export interface ComputeRootsOptions {
   symmetryTolerance?: number;
   /** Check each F (finite, symmetric, positive diagonal) before the run. Defaults to true. */
   validate?: boolean;
+  /** The gates a 'track' graph built with gateInput takes (from buildGateGraph). */
+  gates?: readonly number[];
 }
 
 /**
@@ -100,9 +102,11 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
   const session = graph;
   const warm = session.inputNames.includes(rootNames.P0(0));
   const needsS = session.inputNames.includes(rootNames.S0(0));
-  const track = session.outputNames.includes(rootNames.gate(0));
+  const gateIn = session.inputNames.includes(rootNames.gate(0));
+  const track = gateIn || session.outputNames.includes(rootNames.gate(0));
   const layers = session.outputNames.filter((n) => n.startsWith('residual/')).length;
   if (F.length !== layers) throw new SngdError(`root graph has ${layers} layers, got ${F.length} Fisher matrices`);
+  if (gateIn && opts.gates?.length !== layers) throw new SngdError(`this root graph takes each layer's gate: pass ${layers} gates`);
   if (warm && !opts.previous) throw new SngdError('this root graph is warm-started: pass the previous roots');
   if (!warm && opts.previous) throw new SngdError('this root graph is cold-started: build it with warmStart to use previous roots');
   if (opts.previous && opts.previous.length !== layers) throw new SngdError(`root graph has ${layers} layers, got ${opts.previous.length} previous roots`);
@@ -131,6 +135,7 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
     }
   });
 
+  if (gateIn) opts.gates!.forEach((g, i) => (feeds[rootNames.gate(i)] = { dtype: 'float32', dims: [], data: Float32Array.of(g) }));
   const out = await session.run(feeds);
   return F.map((_, i) => {
     const P = out[rootNames.P(i)]!.data as Float32Array;
@@ -148,7 +153,7 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
       iterations: steps ? Number(steps[0]) : Number.NaN,
     };
     if (track) {
-      const gate = (out[rootNames.gate(i)]!.data as Float32Array)[0]!;
+      const gate = gateIn ? opts.gates![i]! : (out[rootNames.gate(i)]!.data as Float32Array)[0]!;
       // A kept layer installs nothing, so only its gate must be sound.
       const keep = !problems[i] && gate <= (opts.gate ?? 0);
       if (keep) roots.ok = true;
@@ -160,7 +165,8 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
   });
 }
 
-type RootStart = 'cold' | 'warm' | 'warmP' | 'track';
+/** The graphs a refresher runs: 'gates' and 'track' are the two stages of a tracked refresh. */
+type RootStart = 'cold' | 'warm' | 'warmP' | 'gates' | `track:${number}`;
 
 export interface RootRefresherOptions {
   /** Defaults to 'ns' (standard ops only; on the CPU EP faster than 'db', whose Inverse is single-threaded). */
@@ -185,7 +191,7 @@ export interface RootRefresherOptions {
   warmStart?: boolean | 'track';
   /** 'track': keep a layer's roots while ρ(P·F·Pᵀ − I) ≤ gate. Defaults to DEFAULT_TRACK_GATE. */
   gate?: number;
-  /** 'track': correct until ‖P·F·Pᵀ − I‖_F/√d ≤ this. Defaults to DEFAULT_TRACK_STOP. */
+  /** 'track': correct until ‖P·F·Pᵀ − I‖_F/√d ≤ this. Defaults to trackStopFor(gate). */
   trackStopAt?: number;
   /** A warm start that fails is retried cold for the failing layers. Defaults to true. */
   fallbackToCold?: boolean;
@@ -212,11 +218,18 @@ export const DEFAULT_ITERATIONS: Record<RootMethod, { cold: number; warm: number
  * 'track' refreshes. The gate: previous roots that whiten the new F to within 10% in every
  * direction (eigenvalues of P·F·Pᵀ in [0.9, 1.1]) are kept — the EMA itself is noisier than that
  * (bench/README: on MNIST the 785-wide layer's stays within 5% from the second refresh on).
- * The stop: a 1% (Frobenius, per √d) whitening error; plain NS steps reach it from a spectrum
- * down to 0.05·λ_max within the 8 steps allowed; a drift beyond that falls back to a cold refresh.
+ * The stop: trackStopFor(gate); plain NS steps reach it from a spectrum down to 0.05·λ_max within
+ * the 8 steps allowed; a drift beyond reach (ρ > 0.5) falls back to a cold refresh.
  */
 export const DEFAULT_TRACK_GATE = 0.1;
-export const DEFAULT_TRACK_STOP = 1e-2;
+
+/**
+ * A correction stops at a quarter of the gate (per-√d Frobenius distance, within [1e-3, 0.05]):
+ * well inside it, so the next refresh's gate sees drift rather than the last correction's rest.
+ */
+export function trackStopFor(gate: number): number {
+  return Math.min(0.05, Math.max(1e-3, gate / 4));
+}
 export const DEFAULT_TRACK_TOLERANCE = 0.1;
 const TRACK_ITERATIONS = 8;
 
@@ -231,6 +244,11 @@ export class RootRefresher {
   constructor(readonly dims: readonly number[], readonly options: RootRefresherOptions = {}) {
     this.method = options.method ?? 'ns';
     this.graph('cold'); // validates dims and options now
+    if (options.warmStart === 'track') {
+      // Open the tracked graphs now, so their compilation does not land inside a refresh's time
+      // (a failure surfaces when the refresh awaits them).
+      for (const start of ['gates', ...new Set(dims.map((d) => `track:${d}` as const))] as RootStart[]) this.session(start).catch(() => undefined);
+    }
   }
 
   async refresh(F: readonly Float32Array[], previous?: readonly PreviousRoots[]): Promise<LayerRoots[]> {
@@ -241,11 +259,33 @@ export class RootRefresher {
     const opts = { tolerance: this.options.tolerance, symmetryTolerance: this.options.symmetryTolerance };
     if (!previous || this.options.warmStart === false) return computeRoots(await this.session('cold'), F, opts);
     const track = this.options.warmStart === 'track';
-    const start = track ? 'track' : previous.every((p) => !(p instanceof Float32Array) && p.S) ? 'warm' : 'warmP';
-    const warm = await computeRoots(await this.session(start), F, {
-      ...opts, previous: track ? previous.map((p) => previousParts(p).P) : previous,
-      ...(track ? { tolerance: DEFAULT_TRACK_TOLERANCE, gate: this.options.gate ?? DEFAULT_TRACK_GATE } : {}),
-    });
+    let warm: LayerRoots[];
+    if (track) {
+      // Gates first (power iterations, scalar outputs); the correcting graph only if a layer needs it.
+      const P0 = previous.map((p) => previousParts(p).P);
+      const gate = this.options.gate ?? DEFAULT_TRACK_GATE;
+      const feeds: Record<string, Tensor> = {};
+      F.forEach((f, i) => {
+        const d = this.dims[i]!;
+        feeds[rootNames.F(i)] = { dtype: 'float32', dims: [d, d], data: f };
+        feeds[rootNames.P0(i)] = { dtype: 'float32', dims: [d, d], data: P0[i]! };
+      });
+      const out = await (await this.session('gates')).run(feeds);
+      const gates = F.map((_, i) => (out[rootNames.gate(i)]!.data as Float32Array)[0]!);
+      // Correct only the dimension groups with a layer above its gate (one graph per group), so a
+      // kept 785-wide layer costs no d×d feeds or outputs while its 81-wide neighbours are corrected.
+      warm = gates.map((g, i) => keptRoots(P0[i]!, g));
+      for (const d of new Set(this.dims)) {
+        const members = this.dims.flatMap((di, i) => (di === d ? [i] : []));
+        if (members.every((i) => gates[i]! <= gate)) continue;
+        const pick = <T>(xs: readonly T[]) => members.map((i) => xs[i]!);
+        const roots = await computeRoots(await this.session(`track:${d}`), pick(F), { ...opts, previous: pick(P0), gates: pick(gates), tolerance: DEFAULT_TRACK_TOLERANCE, gate });
+        members.forEach((i, j) => (warm[i] = roots[j]!));
+      }
+    } else {
+      const start = previous.every((p) => !(p instanceof Float32Array) && p.S) ? 'warm' : 'warmP';
+      warm = await computeRoots(await this.session(start), F, { ...opts, previous });
+    }
     if (this.options.fallbackToCold === false || warm.every((l) => l.ok)) return warm;
     const cold = await computeRoots(await this.session('cold'), F, opts);
     // A tracked refresh that fails anywhere is redone cold everywhere: the blocks of a unit layer
@@ -255,12 +295,19 @@ export class RootRefresher {
     return warm.map((l, i) => (l.ok ? l : cold[i]!.ok ? cold[i]! : { ...cold[i]!, reason: `warm: ${l.reason}; cold: ${cold[i]!.reason}` }));
   }
 
-  /** The graph a refresh runs (for inspection or export); 'warmP' is the warm start from P alone. */
+  /**
+   * The graph a refresh runs (for inspection or export); 'warmP' is the warm start from P alone;
+   * 'gates' and 'track:<d>' (the layers of dimension d) the two stages of a tracked refresh.
+   */
   graph(start: RootStart): Model {
     const { scale, dampingRel, scaledNs } = this.options;
     const method = this.method;
-    if (start === 'track') {
-      return buildRootGraph([...this.dims], { method, iterations: TRACK_ITERATIONS, warmStart: 'track', gate: this.options.gate ?? DEFAULT_TRACK_GATE, stopAt: this.options.trackStopAt ?? DEFAULT_TRACK_STOP });
+    if (start === 'gates') return buildGateGraph([...this.dims]);
+    if (start.startsWith('track:')) {
+      const d = Number(start.slice('track:'.length));
+      const gate = this.options.gate ?? DEFAULT_TRACK_GATE;
+      const dims = this.dims.filter((x) => x === d);
+      return buildRootGraph(dims, { method, iterations: TRACK_ITERATIONS, warmStart: 'track', gateInput: true, gate, stopAt: this.options.trackStopAt ?? trackStopFor(gate) });
     }
     const iterations = start === 'cold'
       ? this.options.coldIterations ?? DEFAULT_ITERATIONS[method].cold
@@ -315,6 +362,12 @@ export function stackRoots(blocks: readonly LayerRoots[]): LayerRoots {
   }
   if (failed >= 0) out.reason = `unit ${failed}: ${blocks[failed]!.reason}`;
   return out;
+}
+
+/** A tracked layer whose previous roots are within the gate: nothing to install. */
+function keptRoots(P: Float32Array, gate: number): LayerRoots {
+  const none = new Float32Array(0);
+  return { P, S: none, residual: gate, ok: true, start: 'track', iterations: 0, track: { Z: none, Y: none, gate, keep: true } };
 }
 
 function identityData(d: number): Float32Array {

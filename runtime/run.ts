@@ -137,7 +137,7 @@ export class TrainingRun {
   private lastGoodEma: Float64Array[] = [];
   /** Running mean of recent finite losses, and how many steps it has seen (the divergence test). */
   private lossAvg = 0;
-  private readonly identities = new Map<string, Tensor>();
+  private readonly remapSessions = new Map<string, Promise<Session>>();
   private goodSteps = 0;
   /** Set by a diverging step: raised damping only acts through new roots, so refresh after it. */
   private rootAfterDivergence = false;
@@ -153,8 +153,6 @@ export class TrainingRun {
     private readonly plainStepSession: Session | undefined,
     private readonly evalSession: Session,
     private readonly refresher: RootRefresher | undefined,
-    private readonly remapSession: Session | undefined,
-    private readonly trackRemapSession: Session | undefined,
   ) {
     this.fisher = config.optimizer === 'sngd';
     // The run's state is the rebuilt model's own initializers, copied once and updated in place
@@ -211,10 +209,15 @@ export class TrainingRun {
           ...(config.sngd.asyncRefresh ? { sessionOptions: { ...opts, intraOpNumThreads: 1 }, sessionFactory: createWorkerSession } : { sessionOptions: opts }),
         })
       : undefined;
-    const shapes = dense.map((r): [number, number, boolean] => [r.m, r.fisherDim, unitOf(r) !== undefined]);
-    const remap = fisher && dense.length ? await createSession(buildRemapGraph(shapes), opts, 'remap graph') : undefined;
-    const trackRemap = fisher && dense.length && config.sngd.refreshStart === 'track' ? await createSession(buildTrackRemapGraph(shapes), opts, 'tracked remap graph') : undefined;
-    return new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, remap, trackRemap);
+    const run = new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher);
+    // Open the remap graphs now, not inside the first refreshes' timings.
+    if (fisher) {
+      for (const l of run.layers.filter((x) => !nystromOf(x.rec))) {
+        await run.remapSession('roots', l);
+        if (config.sngd.refreshStart === 'track') await run.remapSession('track', l);
+      }
+    }
+    return run;
   }
 
   /** The single data input's name (the trainer feeds one). */
@@ -422,64 +425,54 @@ export class TrainingRun {
       const size = this.rootSize(l);
       if (r && [r.P, 'S' in r ? r.S : r.Z, 'S' in r ? r.P : r.Y].some((a) => a.length !== size)) throw new SngdError(`layer '${l.rec.name}': roots must be [${this.rootDims(l)}], got ${r.P.length} values`);
     }
-    // Cold/warm roots: W̃'_new = W̃'·P_old·S_new. A layer without new roots is fed P = S = I.
-    if (dense.some(({ r }) => r && 'S' in r)) {
-      await this.remapDense(this.remapSession!, dense, (l, r) => {
-        const fresh = r && 'S' in r;
-        return { P: fresh ? this.tensors.get(l.rec.params.P)! : this.identity(l), S: fresh ? this.rootTensor(l, r.S) : this.identity(l) };
-      }, (l, r) => {
-        if (!r || !('S' in r)) return;
+    for (const { l, r } of dense) {
+      if (!r || !('P' in r)) continue;
+      if ('S' in r) {
+        // Cold/warm roots: W̃'_new = W̃'·P_old·S_new.
+        if (!(await this.remapLayer('roots', l, { P: this.tensors.get(l.rec.params.P)!, S: this.rootTensor(l, r.S) }))) continue;
         assign(this.tensors, l.rec.params.P, r.P);
         if (this.sValues.has(l.rec.params.S)) assign(this.sValues, l.rec.params.S, r.S);
-      });
-    }
-    // Tracked roots: solve W̃'_new·Z = W̃' (runtime/remap.ts). A layer without them is fed Z = Y = I.
-    if (dense.some(({ r }) => r && 'Z' in r)) {
-      await this.remapDense(this.trackRemapSession!, dense, (l, r) => {
-        const fresh = r && 'Z' in r;
-        return { Z: fresh ? this.rootTensor(l, r.Z) : this.identity(l), Y: fresh ? this.rootTensor(l, r.Y) : this.identity(l) };
-      }, (l, r) => {
-        if (r && 'Z' in r) assign(this.tensors, l.rec.params.P, r.P);
-      });
+      } else {
+        // Tracked roots: solve W̃'_new·Z = W̃' (runtime/remap.ts).
+        if (!(await this.remapLayer('track', l, { Z: this.rootTensor(l, r.Z), Y: this.rootTensor(l, r.Y) }))) continue;
+        assign(this.tensors, l.rec.params.P, r.P);
+      }
     }
     for (const [i, l] of this.layers.entries()) if (roots[i]) l.rooted = true;
     this.takeSnapshot();
   }
 
+  /** A layer's remap graph ('roots': W̃'·P_old·S_new; 'track': the m-row solve), opened once. */
+  private remapSession(kind: 'roots' | 'track', l: LayerState): Promise<Session> {
+    const key = `${kind}:${l.rec.name}`;
+    let s = this.remapSessions.get(key);
+    if (!s) {
+      const shape: [number, number, boolean] = [l.rec.m, l.rec.fisherDim, unitOf(l.rec) !== undefined];
+      s = createSession(kind === 'roots' ? buildRemapGraph([shape]) : buildTrackRemapGraph([shape]), this.config.sessionOptions, `${kind === 'roots' ? 'remap' : 'tracked remap'} graph of layer '${l.rec.name}'`);
+      this.remapSessions.set(key, s);
+    }
+    return s;
+  }
+
   /**
-   * Runs a remap graph over every dense layer (W̃' and, where there is one, the momentum buffer),
-   * with `feeds(l, r)` giving a layer's root inputs, and writes back the layers it remapped
-   * (`install` then stores their roots). A graph with a `residual/<i>` output (the tracked solve)
-   * must bring it under TRACK_REMAP_TOLERANCE, or the layer keeps its roots and W̃'.
+   * Remaps a layer's W̃' (and its momentum buffer, if any) with its remap graph and the root inputs
+   * given; false (and W̃' left as it is) when a tracked solve's relative residual is above
+   * TRACK_REMAP_TOLERANCE, so the caller keeps the layer's roots.
    */
-  private async remapDense(
-    session: Session,
-    dense: { l: LayerState; r: NewRoots }[],
-    feeds: (l: LayerState, r: NewRoots) => Record<string, Tensor>,
-    install: (l: LayerState, r: NewRoots) => void,
-  ): Promise<void> {
-    const inputs: Record<string, Tensor> = {};
-    dense.forEach(({ l, r }, i) => {
-      inputs[`W/${i}`] = this.tensors.get(l.rec.params.W)!;
-      for (const [k, v] of Object.entries(feeds(l, r))) inputs[`${k}/${i}`] = v;
-    });
-    const out = await session.run(inputs);
-    const buffers = dense.map(({ l }) => this.optimizer.buffers.get(l.rec.params.W)?.v);
-    const momentum = buffers.some((v) => v)
-      ? await session.run({ ...inputs, ...Object.fromEntries(dense.map(({ l }, i) => [`W/${i}`, { dtype: 'float32', dims: [l.rec.m, l.rec.fisherDim], data: buffers[i] ?? new Float32Array(l.rec.m * l.rec.fisherDim) } as Tensor])) })
-      : undefined;
-    dense.forEach(({ l, r }, i) => {
-      if (!r) return;
-      const bad = [out, momentum].map((o) => o?.[`residual/${i}`]).find((t) => t && !((t.data as Float32Array)[0]! <= TRACK_REMAP_TOLERANCE));
-      if (bad) {
-        this.config.log?.(`step ${this.stepCount}: the remap of layer '${l.rec.name}' did not converge (relative residual ${(bad.data as Float32Array)[0]}); kept its roots`);
-        return;
-      }
-      assign(this.tensors, l.rec.params.W, out[`out/${i}`]!.data as Float32Array);
-      const b = this.optimizer.buffers.get(l.rec.params.W);
-      if (momentum && b?.v) b.v = Float32Array.from(momentum[`out/${i}`]!.data as Float32Array);
-      install(l, r);
-    });
+  private async remapLayer(kind: 'roots' | 'track', l: LayerState, roots: Record<string, Tensor>): Promise<boolean> {
+    const session = await this.remapSession(kind, l);
+    const feeds = Object.fromEntries(Object.entries(roots).map(([k, v]) => [`${k}/0`, v]));
+    const remap = (w: Float32Array) => session.run({ ...feeds, 'W/0': { dtype: 'float32', dims: [l.rec.m, l.rec.fisherDim], data: w } });
+    const buffer = this.optimizer.buffers.get(l.rec.params.W);
+    const outs = [await remap(this.tensors.get(l.rec.params.W)!.data as Float32Array), ...(buffer?.v ? [await remap(buffer.v)] : [])];
+    const bad = outs.map((o) => o['residual/0']).find((t) => t && !((t.data as Float32Array)[0]! <= TRACK_REMAP_TOLERANCE));
+    if (bad) {
+      this.config.log?.(`step ${this.stepCount}: the remap of layer '${l.rec.name}' did not converge (relative residual ${(bad.data as Float32Array)[0]}); kept its roots`);
+      return false;
+    }
+    assign(this.tensors, l.rec.params.W, outs[0]!['out/0']!.data as Float32Array);
+    if (buffer?.v) buffer.v = Float32Array.from(outs[1]!['out/0']!.data as Float32Array);
+    return true;
   }
 
   /** A dense layer's root shape: [d̃, d̃], or [m, d̃, d̃] with unit blocks. */
@@ -496,19 +489,6 @@ export class TrainingRun {
     return { dtype: 'float32', dims: this.rootDims(l), data };
   }
 
-  /** Identity roots of a layer's shape (cached: fed for layers a remap leaves alone). */
-  private identity(l: LayerState): Tensor {
-    const dims = this.rootDims(l);
-    const key = dims.join('x');
-    let t = this.identities.get(key);
-    if (!t) {
-      const d = l.rec.fisherDim;
-      const data = new Float32Array(this.rootSize(l));
-      for (let b = 0; b < data.length / (d * d); b++) for (let i = 0; i < d; i++) data[b * d * d + i * d + i] = 1;
-      this.identities.set(key, (t = { dtype: 'float32', dims, data }));
-    }
-    return t;
-  }
 
   /** Loss and accuracy on a dataset with the current state (evaluation graph: batch norm in inference mode). */
   async evaluate(d: Dataset, sampleShape: number[]): Promise<{ loss: number; accuracy?: number }> {
@@ -624,8 +604,8 @@ export class TrainingRun {
     await this.plainStepSession?.release();
     await this.evalSession.release();
     await this.refresher?.release();
-    await this.remapSession?.release();
-    await this.trackRemapSession?.release();
+    for (const sp of this.remapSessions.values()) await (await sp).release();
+    this.remapSessions.clear();
   }
 
   private snapshotParams(): Map<string, Float32Array> {

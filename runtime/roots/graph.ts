@@ -84,6 +84,11 @@ export interface RootGraphOptions {
    * Defaults to 0 (every layer is corrected).
    */
   gate?: number;
+  /**
+   * 'track' only: take each layer's gate as an input `gate/<i>` (a scalar, from buildGateGraph)
+   * instead of estimating it in the graph. Defaults to false.
+   */
+  gateInput?: boolean;
   /** Stop early once ‖M_k − I‖_F/√d ≤ stopAt in every layer of a group (runs the steps in a Loop). Defaults to none (unrolled). */
   stopAt?: number;
   /** How A = X/c is scaled (see above). Defaults to 'bound'. */
@@ -138,6 +143,8 @@ export function buildRootGraph(dims: number[], opts: RootGraphOptions): Model {
     if (opts.warmStart) b.input(rootNames.P0(i), 'float32', [d, d]);
     if (opts.warmStart === true) b.input(rootNames.S0(i), 'float32', [d, d]);
   });
+  if (opts.gateInput && opts.warmStart !== 'track') throw new SngdError("buildRootGraph: gateInput needs the 'track' start");
+  if (opts.gateInput) dims.forEach((_, i) => b.input(rootNames.gate(i), 'float32', []));
   if (opts.warmStart === 'track') {
     if (opts.method !== 'ns') throw new SngdError("buildRootGraph: the 'track' start uses Newton–Schulz steps (method 'ns')");
     if (opts.trace) throw new SngdError("buildRootGraph: the 'track' start has no trace output");
@@ -150,7 +157,7 @@ export function buildRootGraph(dims: number[], opts: RootGraphOptions): Model {
     if (opts.warmStart === 'track') {
       b.output(rootNames.Z(i), 'float32', [d, d]);
       b.output(rootNames.Y(i), 'float32', [d, d]);
-      b.output(rootNames.gate(i), 'float32', []);
+      if (!opts.gateInput) b.output(rootNames.gate(i), 'float32', []);
     } else {
       b.output(rootNames.S(i), 'float32', [d, d]);
     }
@@ -268,7 +275,7 @@ function emitLoop(
   state: Record<string, string>,
   shapes: Record<string, (number | string)[]>,
   measureInitial: string,
-  body: (bo: Ops, s: Record<string, string>) => { next: Record<string, string>; measure: string },
+  body: (bo: Ops, s: Record<string, string>, iter: string) => { next: Record<string, string>; measure: string },
   maxTrips: number,
   stopAt: number,
 ): { state: Record<string, string>; trips: string } {
@@ -276,12 +283,12 @@ function emitLoop(
   const prefix = `${o.prefix}/loop`;
   const bb = new GraphBuilder(`${prefix}/body`, 17);
   const bo = new Ops(bb, prefix, o.batched, o.outer);
-  bb.input(`${prefix}/iter`, 'int64', []);
+  const iter = bb.input(`${prefix}/iter`, 'int64', []);
   bb.input(`${prefix}/cond_in`, 'bool', []);
   const count = bb.input(`${prefix}/count_in`, 'int64', []);
   const inner: Record<string, string> = {};
   for (const key of keys) inner[key] = bb.input(`${prefix}/${key}_in`, 'float32', shapes[key]!);
-  const { next, measure } = body(bo, inner);
+  const { next, measure } = body(bo, inner, iter);
   const cond = bo.op('Greater', [bo.op('ReduceMax', [finiteOrZero(bo, measure)], { keepdims: 0 }), o.k(stopAt)]);
   const countOut = bo.op('Add', [count, o.outer.one64]);
   bb.output(bb.op('Identity', [cond], {}, { name: `${prefix}/cond_out` }), 'bool', []);
@@ -484,13 +491,14 @@ const POWER_STEPS = 8;
 const POWER_VECTORS = 6;
 
 /**
- * ρ(E) of a symmetric E (d × d, or [B, d, d]) from below: the largest ‖E·v‖ over a block of unit
- * vectors after POWER_STEPS power steps (thin MatMuls), shaped [B, 1, 1] (or [1, 1]). Iterating on
+ * ρ(E) of a symmetric E (d × d, or [B, d, d]; given by its product `applyE(V)` with a d × r block)
+ * from below: the largest ‖E·v‖ over a block of unit vectors after POWER_STEPS power steps (thin
+ * MatMuls), shaped [B, 1, 1] (or [1, 1]). Iterating on
  * E = M − I rather than M: the extreme eigenvalues of E stand out from its bulk near 0, where
  * those of M sit in a cluster near 1 that power steps separate slowly. The start block is fixed
  * (seeded), so a refresh is reproducible.
  */
-function spectralRadiusEstimate(g: Group, d: number, E: string): string {
+function spectralRadiusEstimate(g: Group, d: number, applyE: (V: string) => string): string {
   const { o } = g;
   const start = new Float32Array(d * POWER_VECTORS);
   let seed = 0x2545f491;
@@ -502,12 +510,42 @@ function spectralRadiusEstimate(g: Group, d: number, E: string): string {
   const colNorms = (V: string) => o.op('ReduceL2', [V], { axes: [-2], keepdims: 1 });
   const tiny = o.k(1e-30);
   let V = g.b.init(`${g.tag}/power_start`, float32Tensor([d, POWER_VECTORS], start));
-  let EV = o.matmul(E, V);
+  let EV = applyE(V);
   for (let it = 0; it < POWER_STEPS; it++) {
     V = o.div(EV, o.op('Max', [colNorms(EV), tiny])); // E = 0 (nothing moved): stays 0, not NaN
-    EV = o.matmul(E, V);
+    EV = applyE(V);
   }
   return o.op('ReduceMax', [colNorms(EV)], { axes: [-1], keepdims: 1 });
+}
+
+/** The gate of a 'track' group without forming M: (M − I)·V = P0·(F·(P0ᵀ·V)) − V, three thin MatMuls a power step. */
+function estimateGate(g: Group, d: number, F: string, P0: string, P0t: string): string {
+  const { o } = g;
+  return spectralRadiusEstimate(g, d, (V) => o.sub(o.matmul(P0, o.matmul(F, o.matmul(P0t, V))), V));
+}
+
+/**
+ * The gates of a 'track' refresh alone: inputs F/<i>, P0/<i>; outputs gate/<i> ≈ ρ(P0·F·P0ᵀ − I).
+ * A refresh runs this first and the correcting graph (buildRootGraph with gateInput) only when a
+ * layer needs it, so keeping every layer costs power iterations and no d×d outputs.
+ */
+export function buildGateGraph(dims: number[]): Model {
+  if (dims.length === 0) throw new SngdError('buildGateGraph: no layers');
+  const b = new GraphBuilder('sngd_root_gates', 17);
+  dims.forEach((d, i) => {
+    b.input(rootNames.F(i), 'float32', [d, d]);
+    b.input(rootNames.P0(i), 'float32', [d, d]);
+  });
+  const groups = new Map<number, number[]>();
+  dims.forEach((d, i) => groups.set(d, [...(groups.get(d) ?? []), i]));
+  for (const [d, layers] of groups) {
+    const g = groupSetup(b, d, layers);
+    const P0 = g.stack(layers.map(rootNames.P0));
+    const gate = estimateGate(g, d, g.stack(layers.map(rootNames.F)), P0, g.o.transpose(P0));
+    g.pick(g.o.op('Reshape', [gate, b.init(`${g.tag}/shape_b`, int64Tensor([1], [-1]))]), 'vector', rootNames.gate);
+  }
+  dims.forEach((_, i) => b.output(rootNames.gate(i), 'float32', []));
+  return b.build();
 }
 
 /**
@@ -530,38 +568,74 @@ function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: Root
   const { o, k, stack, pick, matShape } = g;
   const F = stack(layers.map(rootNames.F));
   const P0 = stack(layers.map(rootNames.P0));
-  const M = o.symmetrize(o.matmul(o.matmul(P0, F), o.transpose(P0)));
+  const P0t = o.transpose(P0);
 
-  const gate = spectralRadiusEstimate(g, d, o.sub(M, o.eye)); // [B, 1, 1]
-  // Kept layers (gate ≤ opts.gate) and far ones (gate > TRACK_FAR) do not drive the Loop: the host
-  // keeps the first and roots the second cold (residual above its tolerance).
-  const far = o.op('Greater', [gate, k(TRACK_FAR)]);
-  const idle = o.op('Or', [o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]), far]);
-  const zeroWhereSkipped = (bo: Ops, x: string) => bo.op('Where', [idle, k(0), x]);
-
-  // λ_max(M) ≤ 1 + ρ; the estimate of ρ is from below, so with a margin. NS converges for a
-  // spectrum of A inside (0, 3): a slight overshoot of 1 only costs a step.
-  const c = o.add(k(1), o.mul(gate, k(1.5)));
-  const sqrtC = o.sqrt(c);
-  const A = o.div(M, c);
-  const stopAt = opts.stopAt ?? 1e-2;
-  const loop = emitLoop(o, { Y: A, Z: o.op('Expand', [o.eye, o.op('Shape', [A])]), M: A }, { Y: matShape, Z: matShape, M: matShape },
-    zeroWhereSkipped(o, o.distToI(A)), (bo, s) => {
-      const n = nsStep(bo, { Y: s.Y!, Z: s.Z! }, s.M!, 2.95);
-      const next = bo.matmul(n.Z, n.Y);
-      return { next: { Y: n.Y, Z: n.Z, M: next }, measure: zeroWhereSkipped(bo, bo.distToI(next)) };
-    }, opts.iterations, stopAt);
-  // A kept layer's outputs say "no change" (Z = Y = I, P = P0), whatever the Loop did for the
-  // others of its group: a caller that installs a group of blocks together gets the kept ones as they were.
+  const gate = opts.gateInput
+    ? o.op('Reshape', [stack(layers.map(rootNames.gate)), b.init(`${g.tag}/gate_shape`, int64Tensor([g.scalarShape.length], g.scalarShape))])
+    : estimateGate(g, d, F, P0, P0t); // [B, 1, 1]
   const keep = o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]);
-  const Z = o.op('Where', [keep, o.eye, o.div(loop.state.Z!, sqrtC)]);
-  const Y = o.op('Where', [keep, o.eye, o.mul(loop.state.Y!, sqrtC)]);
+  const far = o.op('Greater', [gate, k(TRACK_FAR)]);
+  // Kept layers and far ones (the host roots those cold) do not drive the correction; a group with
+  // no layer to correct skips it, M's two d³ MatMuls included.
+  const idle = o.op('Or', [keep, far]);
+  const anyToCorrect = o.op('Less', [o.op('ReduceMin', [o.op('Cast', [idle], { to: 1 })], { keepdims: 0 }), k(0.5)]);
+
+  const outputs = ['P', 'Z', 'Y', 'residual', 'trips'] as const;
+  const shapes = { P: matShape, Z: matShape, Y: matShape, residual: g.scalarShape, trips: [] as number[] };
+  const branch = (name: string, emit: (bo: Ops) => Record<(typeof outputs)[number], string>) => {
+    const bb = new GraphBuilder(`${g.tag}/${name}`, 17);
+    const bo = new Ops(bb, `${g.tag}/${name}`, g.batched, o.outer);
+    const values = emit(bo);
+    for (const key of outputs) bb.output(bb.op('Identity', [values[key]], {}, { name: `${g.tag}/${name}/${key}_out` }), key === 'trips' ? 'int64' : 'float32', shapes[key]);
+    return { name, type: AttrType.GRAPH, g: graphToProto(bb.graph) };
+  };
+  const correct = branch('correct', (bo) => {
+    const M = bo.symmetrize(bo.matmul(bo.matmul(P0, F), P0t));
+    // λ_max(M) ≤ 1 + ρ; the estimate of ρ is from below, so with a margin. NS converges for a
+    // spectrum of A inside (0, 3): a slight overshoot of 1 only costs a step.
+    const c = bo.add(k(1), bo.mul(gate, k(1.5)));
+    const sqrtC = bo.sqrt(c);
+    const A = bo.div(M, c);
+    const quiet = (x: string, ops: Ops) => ops.op('Where', [idle, k(0), x]);
+    const eyes = bo.op('Expand', [bo.eye, bo.op('Shape', [A])]);
+    const loop = emitLoop(bo, { Y: A, Z: eyes, M: A }, { Y: matShape, Z: matShape, M: matShape }, quiet(bo.distToI(A), bo), (lo, s, iter) => {
+      const { s1, s2 } = nsCoefficients(lo, undefined, 2.95);
+      const T = lo.sub(lo.eyeTimes(s1), lo.mul(s.M!, s2));
+      // The first step starts from Z₀ = I: Z₁ = T, no MatMul.
+      const Z = firstOrElse(lo, iter, T, (eo) => eo.matmul(T, s.Z!), matShape);
+      const Y = lo.matmul(s.Y!, T);
+      const next = lo.matmul(Z, Y);
+      return { next: { Y, Z, M: next }, measure: quiet(lo.distToI(next), lo) };
+    }, opts.iterations, opts.stopAt ?? 1e-2);
+    const Z = bo.div(loop.state.Z!, sqrtC);
+    return { P: bo.matmul(Z, P0), Z, Y: bo.mul(loop.state.Y!, sqrtC), residual: bo.distToI(loop.state.M!), trips: loop.trips };
+  });
+  const unchanged = branch('unchanged', (bo) => {
+    const eyes = bo.op('Expand', [bo.eye, bo.op('Shape', [P0])]);
+    return { P: P0, Z: eyes, Y: eyes, residual: gate, trips: b.init(`${g.tag}/zero_trips`, int64Tensor([], [0])) };
+  });
+  const [P, Z, Y, residual, trips] = b.opN('If', [anyToCorrect], outputs.length, { then_branch: correct, else_branch: unchanged }, { name: `${g.tag}/If` });
+
+  // A kept layer's outputs say "no change" (Z = Y = I, P = P0), whatever was done for the others
+  // of its group: a caller that installs a group of blocks together gets the kept ones as they were.
   const shapeB = b.init(`${g.tag}/shape_b`, int64Tensor([1], [-1]));
-  pick(o.op('Where', [keep, P0, o.matmul(Z, P0)]), 'matrix', rootNames.P);
-  pick(Z, 'matrix', rootNames.Z);
-  pick(Y, 'matrix', rootNames.Y);
+  pick(o.op('Where', [keep, P0, P!]), 'matrix', rootNames.P);
+  pick(o.op('Where', [keep, o.eye, Z!]), 'matrix', rootNames.Z);
+  pick(o.op('Where', [keep, o.eye, Y!]), 'matrix', rootNames.Y);
   // A far layer reports its gate as the residual, above any tolerance: the host roots it cold.
-  pick(o.op('Reshape', [o.op('Where', [far, gate, o.distToI(loop.state.M!)]), shapeB]), 'vector', rootNames.residual);
-  pick(o.op('Reshape', [gate, shapeB]), 'vector', rootNames.gate);
-  pick(loop.trips, 'shared', rootNames.iterations);
+  pick(o.op('Reshape', [o.op('Where', [far, gate, residual!]), shapeB]), 'vector', rootNames.residual);
+  if (!opts.gateInput) pick(o.op('Reshape', [gate, shapeB]), 'vector', rootNames.gate);
+  pick(trips!, 'shared', rootNames.iterations);
+}
+
+/** `first` on a Loop's first trip (iter = 0), else `rest(ops)`, evaluated only when needed (an If). */
+function firstOrElse(o: Ops, iter: string, first: string, rest: (eo: Ops) => string, shape: number[]): string {
+  const branch = (name: string, value: (eo: Ops) => string) => {
+    const bb = new GraphBuilder(`${o.prefix}/${name}`, 17);
+    const eo = new Ops(bb, `${o.prefix}/${name}`, o.batched, o.outer);
+    bb.output(bb.op('Identity', [value(eo)], {}, { name: `${o.prefix}/${name}/out` }), 'float32', shape);
+    return { name, type: AttrType.GRAPH, g: graphToProto(bb.graph) };
+  };
+  const isFirst = o.op('Equal', [iter, o.b.init(`${o.prefix}/iter0`, int64Tensor([], [0]))]);
+  return o.b.op('If', [isFirst], { then_branch: branch('first', () => first), else_branch: branch('rest', rest) }, { name: `${o.prefix}/If` });
 }
