@@ -19,7 +19,7 @@ import path from 'node:path';
 import { buildLstmLm } from '../models/lstm-lm.js';
 import { writeNpy } from '../src/data/npy.js';
 import { saveModel } from '../src/onnx/export.js';
-import { DEFAULT_SNGD, train, type TrainOptions } from '../runtime/trainer.js';
+import { REFERENCE_SNGD, train, type TrainOptions } from '../runtime/trainer.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -71,7 +71,7 @@ for (const { optimizer, lrs } of grids) {
     const options: TrainOptions = {
       model: modelFile, data: { kind: 'npy', x: path.join(dir, 'x.npy'), y: path.join(dir, 'y.npy') }, validation, epochs, batchSize: batch, seed: 2017,
       out: path.join(dir, `${optimizer}-${lr}`), optimizer, lr, l2: 0, schedule: { kind: 'constant', warmupSteps: 0, gamma: 0.1, stepEpochs: 1 },
-      sngd: { ...DEFAULT_SNGD, emaInit: 'zero', epsRel: 1e-2, refreshEvery: 50 }, loss: 'ce', side: 'auto', device: 'cpu', resume: false,
+      sngd: { ...REFERENCE_SNGD, emaInit: 'zero', epsRel: 1e-2, refreshEvery: 50 }, loss: 'ce', side: 'auto', device: 'cpu', resume: false,
       checkpointEvery: 0, logEvery: 0, quiet: true,
     };
     const result = await train(options);

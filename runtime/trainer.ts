@@ -25,7 +25,7 @@ import { ProgressBar } from './progress.js';
 import { TrainingRun, type SngdSettings } from './run.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 
-export { DEFAULT_SNGD, type SngdSettings } from './run.js';
+export { DEFAULT_SNGD, REFERENCE_SNGD, type SngdSettings } from './run.js';
 
 export interface TrainOptions {
   model: string;

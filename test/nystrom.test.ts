@@ -24,7 +24,7 @@ import { Rng } from '../src/numerics/random.js';
 import { saveModel } from '../src/onnx/export.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { createSession, runModel } from '../runtime/ort.js';
-import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
+import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
 import { expectExactResume } from './helpers/resume.js';
@@ -205,7 +205,7 @@ describe('Nyström Fisher layers in the graph', () => {
   });
 });
 
-const runConfig = { optimizer: 'sngd' as const, sngd: { ...DEFAULT_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp', maxFisherDim: 16, nystromRank: 6 };
+const runConfig = { optimizer: 'sngd' as const, sngd: { ...REFERENCE_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp', maxFisherDim: 16, nystromRank: 6 };
 
 describe('Nyström layers in a training run', () => {
   it('an SNGD step with fixed Nyström P is W̃ ← W̃ − η·(∂L/∂W̃)·P² (float64 reference)', async () => {
@@ -282,7 +282,7 @@ describe('Nyström training end to end', () => {
       data: { kind: 'npy', x: trainFiles.x, y: trainFiles.y, testX: testFiles.x, testY: testFiles.y },
       validation: 100, epochs: 3, batchSize: 25, seed: 3, out: path.join(dir, out), optimizer: 'sngd', lr: 0.1, l2: 1e-3, momentum: 0.5,
       schedule: { kind: 'constant', warmupSteps: 0, gamma: 0.1, stepEpochs: 1 },
-      sngd: { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9 },
+      sngd: { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9 },
       loss: 'ce', side: 'auto', device: 'cpu', resume: false, checkpointEvery: 0, logEvery: 5, quiet: true,
       maxFisherDim: 16, nystromRank: 8, landmarks: 'diagonal',
       ...extra,
@@ -299,7 +299,7 @@ describe('Nyström training end to end', () => {
     saveModel(modelFile, buildMlp({ layers: [784, 80, 80, 80, 10], seed: 2017 }));
     const r = await train({
       ...options('mnist'), model: modelFile, data: { kind: 'mnist' }, validation: 10000, epochs: 1, batchSize: 50, seed: 2017, lr: 0.1, momentum: undefined,
-      sngd: { ...DEFAULT_SNGD }, logEvery: 0, maxFisherDim: 512, nystromRank: 64, landmarks: 'uniform',
+      sngd: { ...REFERENCE_SNGD }, logEvery: 0, maxFisherDim: 512, nystromRank: 64, landmarks: 'uniform',
     });
     expect(r.epochs[0]!.testAccuracy).toBeGreaterThan(0.9);
   });

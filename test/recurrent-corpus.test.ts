@@ -10,7 +10,7 @@ import { Rng } from '../src/numerics/random.js';
 import { loadModel } from '../src/onnx/import.js';
 import { elementCount, float32Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { runModel } from '../runtime/ort.js';
-import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
+import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import { upgradeOpset } from '../passes/upgrade/index.js';
 import { maxRelError } from './helpers/compare.js';
 import { CORPUS_SKIP_MESSAGE, corpusAvailable, corpusModels } from './helpers/corpus.js';
@@ -54,7 +54,7 @@ describe.skipIf(recurrentModels.length === 0)('recurrent corpus models', () => {
     }));
     const dims: Record<string, number> = {};
     (inputs[0]!.shape ?? []).forEach((d, i) => i > 0 && typeof d === 'string' && (dims[d] = 3));
-    const run = await TrainingRun.create(model, { optimizer: 'sngd', sngd: { ...DEFAULT_SNGD, emaDecay: 0.9, refreshEvery: 20 }, loss: 'mse', side: 'auto', batchSize: 3, sessionOptions: {}, source: file, dims });
+    const run = await TrainingRun.create(model, { optimizer: 'sngd', sngd: { ...REFERENCE_SNGD, emaDecay: 0.9, refreshEvery: 20 }, loss: 'mse', side: 'auto', batchSize: 3, sessionOptions: {}, source: file, dims });
     try {
       const losses: number[] = [];
       for (let step = 0; step < 100; step++) {

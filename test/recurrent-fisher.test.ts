@@ -23,7 +23,7 @@ import { mat, matmul, randomOrthogonal, randomSpd, transpose } from '../src/nume
 import { Rng } from '../src/numerics/random.js';
 import { elementCount, float32Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { createSession, runModel } from '../runtime/ort.js';
-import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
+import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import { maxRelError } from './helpers/compare.js';
 import { signature, withRandomRoots } from './helpers/roots.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
@@ -259,7 +259,7 @@ describe('recurrent training run', () => {
       return { x, labels: (await runModel(teacher, { x }))[teacher.graph.outputs[0]!.name]! };
     }));
     const training = await TrainingRun.create(model, {
-      optimizer: 'sngd', sngd: { ...DEFAULT_SNGD, emaDecay: 0.9, refreshEvery: 20 }, loss: 'mse', side: 'auto', batchSize: N, sessionOptions: {}, source: op,
+      optimizer: 'sngd', sngd: { ...REFERENCE_SNGD, emaDecay: 0.9, refreshEvery: 20 }, loss: 'mse', side: 'auto', batchSize: N, sessionOptions: {}, source: op,
     });
     try {
       expect(training.layers.filter((l) => l.rec.kind === 'Recurrent')).toHaveLength(c.direction === 'bidirectional' ? 4 : 2);
@@ -305,7 +305,7 @@ describe('character LSTM language model (models/lstm-lm.ts)', () => {
     const reference = await runModel(model, probe);
     expect(reference.logits!.dims).toEqual([B, V, L]);
     expect(maxRelError(await runModel(rebuilt, probe), reference)).toBeLessThanOrEqual(TOL);
-    const training = await TrainingRun.create(model, { optimizer: 'sngd', sngd: { ...DEFAULT_SNGD, emaDecay: 0.9, refreshEvery: 10 }, loss: 'ce', side: 'auto', batchSize: B, sessionOptions: {}, source: 'lstm-lm' });
+    const training = await TrainingRun.create(model, { optimizer: 'sngd', sngd: { ...REFERENCE_SNGD, emaDecay: 0.9, refreshEvery: 10 }, loss: 'ce', side: 'auto', batchSize: B, sessionOptions: {}, source: 'lstm-lm' });
     try {
       const losses: number[] = [];
       for (let step = 0; step < 60; step++) {

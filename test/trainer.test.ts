@@ -18,7 +18,7 @@ import { saveModel } from '../src/onnx/export.js';
 import { loadModel } from '../src/onnx/import.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { createSession, runModel } from '../runtime/ort.js';
-import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
+import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
 import { writeTeacherDataset } from './helpers/teacher-data.js';
@@ -49,7 +49,7 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     lr: 0.1,
     l2: 1e-3,
     schedule: { kind: 'constant', warmupSteps: 0, gamma: 0.1, stepEpochs: 1 },
-    sngd: { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9 },
+    sngd: { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9 },
     loss: 'ce',
     side: 'auto',
     device: 'cpu',
@@ -61,7 +61,7 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
   };
 }
 
-const runConfig = { optimizer: 'sngd' as const, sngd: { ...DEFAULT_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp' };
+const runConfig = { optimizer: 'sngd' as const, sngd: { ...REFERENCE_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp' };
 
 function batch(seed: number): Record<string, Tensor> {
   const rng = new Rng(seed);
@@ -199,17 +199,17 @@ describe('SNGD runtime', () => {
   });
 
   it('with asynchronous refreshes too: a checkpoint taken while roots are computing resumes to the same metrics', async () => {
-    const asyncSngd = { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, asyncRefresh: true, asyncLag: 3 };
+    const asyncSngd = { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9, asyncRefresh: true, asyncLag: 3 };
     // Checkpoint at step 8: the refresh started at step 7 is installed at step 10.
     const full = await expectExactResume(options, 'async', 12, 8, { epochs: 2, sngd: asyncSngd });
     expect(full.epochs[1]!.testAccuracy).toBeGreaterThan(0.7);
   });
 
   it("with 'track' refreshes too: resumed runs reproduce the metrics exactly", async () => {
-    const full = await expectExactResume(options, 'track', 37, 10, { sngd: { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, refreshStart: 'track', refreshGate: 0.05 } });
+    const full = await expectExactResume(options, 'track', 37, 10, { sngd: { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9, refreshStart: 'track', refreshGate: 0.05 } });
     expect(full.epochs[2]!.testAccuracy).toBeGreaterThan(0.8);
     // Asynchronous too: a checkpoint at step 16 holds the tracked refresh started at step 14 (P only).
-    const asyncTrack = { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, refreshStart: 'track' as const, refreshGate: 0.05, asyncRefresh: true, asyncLag: 3 };
+    const asyncTrack = { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9, refreshStart: 'track' as const, refreshGate: 0.05, asyncRefresh: true, asyncLag: 3 };
     await expectExactResume(options, 'track-async', 16, 8, { epochs: 2, sngd: asyncTrack });
   });
 

@@ -29,7 +29,7 @@ import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { FisherEma } from '../runtime/fisher.js';
 import { createSession, runModel } from '../runtime/ort.js';
 import { stackRoots, type LayerRoots } from '../runtime/roots.js';
-import { DEFAULT_SNGD, TrainingRun } from '../runtime/run.js';
+import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import type { TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
 import { expectExactResume } from './helpers/resume.js';
@@ -209,7 +209,7 @@ describe('unit blocks in the graph', () => {
   });
 });
 
-const runConfig = { optimizer: 'sngd' as const, sngd: { ...DEFAULT_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp', fisherBlocks: 'unit' as const };
+const runConfig = { optimizer: 'sngd' as const, sngd: { ...REFERENCE_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp', fisherBlocks: 'unit' as const };
 
 describe('unit blocks in a training run', () => {
   it('an SNGD step with fixed unit roots is, per row j, W̃_j ← W̃_j − η·g_j·F_j⁻¹ (float64; g with the L2 term)', async () => {
@@ -366,7 +366,7 @@ describe('unit blocks end to end', () => {
       data: { kind: 'npy', x: trainFiles.x, y: trainFiles.y, testX: testFiles.x, testY: testFiles.y },
       validation: 100, epochs: 3, batchSize: 25, seed: 3, out: path.join(dir, out), optimizer: 'sngd', lr: 0.1, l2: 1e-3, momentum: 0.5,
       schedule: { kind: 'constant', warmupSteps: 0, gamma: 0.1, stepEpochs: 1 },
-      sngd: { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9 },
+      sngd: { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9 },
       loss: 'ce', side: 'auto', device: 'cpu', resume: false, checkpointEvery: 0, logEvery: 5, quiet: true,
       fisherBlocks: 'unit',
       ...extra,
@@ -381,7 +381,7 @@ describe('unit blocks end to end', () => {
   });
 
   it('with asynchronous warm-started refreshes: a checkpoint taken while unit roots are computing resumes exactly', async () => {
-    const sngd = { ...DEFAULT_SNGD, refreshEvery: 7, emaDecay: 0.9, asyncRefresh: true, asyncLag: 3, warmStart: true };
+    const sngd = { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9, asyncRefresh: true, asyncLag: 3, refreshStart: 'warm' as const };
     // Checkpoint at step 15: the refresh started at step 14 is installed at step 17.
     const full = await expectExactResume(options, 'unit-async', 16, 15, { epochs: 2, sngd });
     expect(full.epochs[1]!.testAccuracy).toBeGreaterThan(0.6);
