@@ -5,12 +5,13 @@
  *
  *   npx tsx bench/defaults.ts [--epochs 3] [--seeds 2017,2018,2019] [--only id,id]
  *
+ * Each config lists what it changes from SNGD.md §6's reference settings (REFERENCE_SNGD).
  * Each run is one child process (bench/train-one.ts); results go to bench/results/defaults/<id>-<seed>.json
  * and runs already there are reused, so an interrupted grid continues where it stopped.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { SngdSettings } from '../runtime/run.js';
+import { REFERENCE_SNGD, type SngdSettings } from '../runtime/run.js';
 import { argValue, BENCH_DIR, log, mean, readJson, runTraining, std, writeJson, type RunResult } from './lib.js';
 
 interface Config { id: string; label: string; lr: number; sngd: Partial<SngdSettings>; batchSize?: number }
@@ -57,7 +58,8 @@ for (const c of DEFAULTS_GRID.filter((x) => !only || only.includes(x.id))) {
       continue;
     }
     log(`defaults: ${c.id} seed ${seed}`);
-    const r = runTraining({ workload: 'mlp-a', seed, optimizer: 'sngd', lr: c.lr, batchSize: c.batchSize ?? 50, epochs, sngd: c.sngd });
+    // Every config is complete over SNGD.md §6's reference settings, whatever the current defaults are.
+    const r = runTraining({ workload: 'mlp-a', seed, optimizer: 'sngd', lr: c.lr, batchSize: c.batchSize ?? 50, epochs, sngd: { ...REFERENCE_SNGD, ...c.sngd } });
     writeJson(file, { ...r, config: c });
     rows.push(r);
   }
