@@ -2,8 +2,8 @@
  * SNGD against first-order optimizers on MNIST: every case of the preset (workload × batch size
  * × epochs) is trained with SNGD, SGD, momentum 0.9 and Adam, each over its learning-rate grid
  * (bench/lib.ts GRIDS, GRIDS_500 at batch 500) and every seed, with `train()` on the same
- * compiled graphs in the same runtime (SNGD.md §6 settings otherwise: L2 1e-3 on weights, SNGD's
- * reference EMA/damping/T = 100; T = 10 at batch 500). Each run is its own child process, one
+ * compiled graphs in the same runtime (L2 1e-3 on weights, SNGD.md §6; SNGD with its defaults,
+ * at batch 500 with bench/lib.ts SNGD_500). Each run is its own child process, one
  * after another, so timings and peak RSS are each run's own.
  *
  *   npx tsx bench/compare.ts [--quick | --full] [--workloads mlp-a,cnn] [--epochs N] [--seeds 2017,2018]
@@ -14,7 +14,7 @@
  * and everything derived from the runs, is bench/report.ts's job.
  */
 import fs from 'node:fs';
-import { argValue, GRIDS, GRIDS_500, L2, log, machine, modeFromArgs, OPTIMIZER_NAMES, PRESETS, readJson, REFRESH_EVERY_500, resultsDir, runTraining, writeJson, type CompareCase, type Machine, type RunResult, type RunSpec } from './lib.js';
+import { argValue, GRIDS, GRIDS_500, L2, log, machine, modeFromArgs, OPTIMIZER_NAMES, PRESETS, readJson, SNGD_500, resultsDir, runTraining, writeJson, type CompareCase, type Machine, type RunResult, type RunSpec } from './lib.js';
 
 export interface CompareResults {
   mode: string;
@@ -39,7 +39,7 @@ const file = `${resultsDir(mode)}/compare.json`;
 
 const specs: RunSpec[] = cases.flatMap((c) => OPTIMIZER_NAMES.flatMap((optimizer) => (c.batchSize >= 500 ? GRIDS_500 : GRIDS)[optimizer].flatMap((lr) => seeds.map((seed): RunSpec => ({
   workload: c.workload, batchSize: c.batchSize, epochs: c.epochs, seed, optimizer, lr,
-  ...(optimizer === 'sngd' && c.batchSize >= 500 ? { sngd: { refreshEvery: REFRESH_EVERY_500 } } : {}),
+  ...(optimizer === 'sngd' && c.batchSize >= 500 ? { sngd: SNGD_500 } : {}),
 })))));
 
 const key = (s: RunSpec) => JSON.stringify([s.workload, s.batchSize, s.epochs, s.seed, s.optimizer, s.lr, s.threads ?? null, s.sngd ?? null]);

@@ -171,7 +171,7 @@ function compareSection(results: CompareResults): string[] {
   const out: string[] = ['## SNGD against first-order optimizers', ''];
   const overrides = [...new Set(results.runs.filter((r) => r.spec.sngd).map((r) => `at batch ${r.spec.batchSize} SNGD runs with ${Object.entries(r.spec.sngd!).map(([k, v]) => `${k} ${v}`).join(', ')}`))];
   out.push(`Each optimizer runs over a small learning-rate grid (every value is listed under its case). ` +
-    `L2 ${results.l2 ?? L2} on weights for all; SNGD otherwise at SNGD.md §6's reference settings${overrides.length ? ` (${overrides.join('; ')})` : ''}. ` +
+    `L2 ${results.l2 ?? L2} on weights for all; SNGD otherwise with its defaults (bias-corrected EMA, ε_rel 1e-2, statistics every 10 steps, tracked refreshes every 20 steps, 40-step damping warm-up; README, "Choosing the defaults")${overrides.length ? ` (${overrides.join('; ')})` : ''}. ` +
     `Seeds ${seedsOf(results).join(', ')} (the seed sets the initial weights and the batch order, the same for every optimizer). ` +
     `The learning rate is chosen on final validation accuracy (mean over seeds); test accuracy is reported for that choice (mean over seeds, ± sample standard deviation when there are several). ` +
     `"To 97 %" is the first epoch whose mean test accuracy reaches 97 %, with the training seconds up to then. ` +
