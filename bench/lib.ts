@@ -61,7 +61,7 @@ export const OPTIMIZER_NAMES = Object.keys(GRIDS) as (keyof typeof GRIDS)[];
  * the damping warm-up lr ≥ 0.2 diverged in the first refreshes.
  */
 export const GRIDS_500: typeof GRIDS = {
-  sngd: [0.2, 0.3, 0.4],
+  sngd: [0.2, 0.3, 0.5],
   sgd: [0.2, 0.4, 0.8],
   momentum: [0.05, 0.2],
   adam: [1e-3, 3e-3, 1e-2],

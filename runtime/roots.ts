@@ -166,7 +166,7 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
 }
 
 /** The graphs a refresher runs: 'gates' and 'track' are the two stages of a tracked refresh. */
-type RootStart = 'cold' | 'warm' | 'warmP' | 'gates' | `track:${number}`;
+type RootStart = 'cold' | 'warm' | 'warmP' | 'gates' | `track${1 | 2}:${number}`;
 
 export interface RootRefresherOptions {
   /** Defaults to 'ns' (standard ops only; on the CPU EP faster than 'db', whose Inverse is single-threaded). */
@@ -191,8 +191,6 @@ export interface RootRefresherOptions {
   warmStart?: boolean | 'track';
   /** 'track': keep a layer's roots while ρ(P·F·Pᵀ − I) ≤ gate. Defaults to DEFAULT_TRACK_GATE. */
   gate?: number;
-  /** 'track': correct until ‖P·F·Pᵀ − I‖_F/√d ≤ this. Defaults to trackStopFor(gate). */
-  trackStopAt?: number;
   /** A warm start that fails is retried cold for the failing layers. Defaults to true. */
   fallbackToCold?: boolean;
   /** Largest residual ‖S·P − I‖_F/√d accepted as ok. Defaults to 1e-3. */
@@ -216,22 +214,17 @@ export const DEFAULT_ITERATIONS: Record<RootMethod, { cold: number; warm: number
 
 /**
  * 'track' refreshes. The gate: previous roots that whiten the new F to within 10% in every
- * direction (eigenvalues of P·F·Pᵀ in [0.9, 1.1]) are kept — the EMA itself is noisier than that
- * (bench/README: on MNIST the 785-wide layer's stays within 5% from the second refresh on).
- * The stop: trackStopFor(gate); plain NS steps reach it from a spectrum down to 0.05·λ_max within
- * the 8 steps allowed; a drift beyond reach (ρ > 0.5) falls back to a cold refresh.
+ * direction (eigenvalues of P·F·Pᵀ in [0.9, 1.1]) are kept. On MNIST the 785-wide layer's EMA
+ * drifts less than that between refreshes once it has settled, and the EMA's own noise is of
+ * that order, so re-rooting it buys nothing; bench/defaults.ts measured gates 0.1 and 0.2 alike
+ * (3 seeds). Beyond the gate, one or two NS steps correct the roots (runtime/roots/graph.ts); a
+ * drift beyond reach (ρ > 0.5) falls back to a cold refresh.
  */
 export const DEFAULT_TRACK_GATE = 0.1;
 
-/**
- * A correction stops at a quarter of the gate (per-√d Frobenius distance, within [1e-3, 0.05]):
- * well inside it, so the next refresh's gate sees drift rather than the last correction's rest.
- */
-export function trackStopFor(gate: number): number {
-  return Math.min(0.05, Math.max(1e-3, gate / 4));
-}
 export const DEFAULT_TRACK_TOLERANCE = 0.1;
-const TRACK_ITERATIONS = 8;
+/** The largest gate a one-step correction is used for (it leaves ≈ ¾·0.3² ≈ 0.07). */
+const TRACK_ONE_STEP = 0.3;
 
 /**
  * Owns the root graphs (cold and, lazily, warm) for a fixed list of layer dimensions.
@@ -247,7 +240,7 @@ export class RootRefresher {
     if (options.warmStart === 'track') {
       // Open the tracked graphs now, so their compilation does not land inside a refresh's time
       // (a failure surfaces when the refresh awaits them).
-      for (const start of ['gates', ...new Set(dims.map((d) => `track:${d}` as const))] as RootStart[]) this.session(start).catch(() => undefined);
+      for (const start of ['gates', ...new Set(dims.map((d) => `track1:${d}` as const))] as RootStart[]) this.session(start).catch(() => undefined);
     }
   }
 
@@ -279,7 +272,9 @@ export class RootRefresher {
         const members = this.dims.flatMap((di, i) => (di === d ? [i] : []));
         if (members.every((i) => gates[i]! <= gate)) continue;
         const pick = <T>(xs: readonly T[]) => members.map((i) => xs[i]!);
-        const roots = await computeRoots(await this.session(`track:${d}`), pick(F), { ...opts, previous: pick(P0), gates: pick(gates), tolerance: DEFAULT_TRACK_TOLERANCE, gate });
+        // One NS step leaves ≈ ¾ρ²; beyond TRACK_ONE_STEP (¾·0.3² ≈ 0.07) take two.
+        const steps = Math.max(...pick(gates)) <= TRACK_ONE_STEP ? 1 : 2;
+        const roots = await computeRoots(await this.session(`track${steps}:${d}`), pick(F), { ...opts, previous: pick(P0), gates: pick(gates), tolerance: DEFAULT_TRACK_TOLERANCE, gate });
         members.forEach((i, j) => (warm[i] = roots[j]!));
       }
     } else {
@@ -297,17 +292,17 @@ export class RootRefresher {
 
   /**
    * The graph a refresh runs (for inspection or export); 'warmP' is the warm start from P alone;
-   * 'gates' and 'track:<d>' (the layers of dimension d) the two stages of a tracked refresh.
+   * 'gates' and 'track1:<d>' / 'track2:<d>' (one or two NS steps for the layers of dimension d)
+   * the two stages of a tracked refresh.
    */
   graph(start: RootStart): Model {
     const { scale, dampingRel, scaledNs } = this.options;
     const method = this.method;
     if (start === 'gates') return buildGateGraph([...this.dims]);
-    if (start.startsWith('track:')) {
-      const d = Number(start.slice('track:'.length));
-      const gate = this.options.gate ?? DEFAULT_TRACK_GATE;
-      const dims = this.dims.filter((x) => x === d);
-      return buildRootGraph(dims, { method, iterations: TRACK_ITERATIONS, warmStart: 'track', gateInput: true, gate, stopAt: this.options.trackStopAt ?? trackStopFor(gate) });
+    const tracked = /^track([12]):(\d+)$/.exec(start);
+    if (tracked) {
+      const d = Number(tracked[2]);
+      return buildRootGraph(this.dims.filter((x) => x === d), { method, iterations: Number(tracked[1]), warmStart: 'track', gateInput: true, gate: this.options.gate ?? DEFAULT_TRACK_GATE });
     }
     const iterations = start === 'cold'
       ? this.options.coldIterations ?? DEFAULT_ITERATIONS[method].cold

@@ -315,7 +315,8 @@ describe('unit blocks in a training run', () => {
         const [P, f] = [at(installed), at(F)];
         const pfp = matmul(matmul(P, f), transpose(P));
         const dist = Math.sqrt(pfp.data.reduce((a, v, i) => a + (v - (i % (dt + 1) === 0 ? 1 : 0)) ** 2, 0) / dt);
-        expect(dist, `round ${round} unit ${j}`).toBeLessThan(2e-2);
+        // One or two NS steps from ρ ≤ 0.5 leave at most ~0.1 (estimate: the layer's residual).
+        expect(dist, `round ${round} unit ${j}`).toBeLessThan(Math.max(2 * roots[unit]!.residual, 1e-4));
       }
     }
     expect(starts).toEqual(['cold', 'track', 'track']);

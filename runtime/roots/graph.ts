@@ -550,92 +550,50 @@ export function buildGateGraph(dims: number[]): Model {
 
 /**
  * One group of a 'track' refresh: correct the previous roots P0 for the drift of F instead of
- * rooting F again. With M = P0·F·P0ᵀ (= I when F has not moved):
+ * rooting F again. With M = P0·F·P0ᵀ = I + E (E small when F moved little):
  *
- *   gate  ≈ ρ(M − I) = max(λ_max − 1, 1 − λ_min), from power iterations on M − I (thin MatMuls)
- *   A = M/c with c = 1 + 1.5·gate ≳ λ_max; plain coupled Newton–Schulz from Y₀ = A, Z₀ = I while a layer above
- *   the gate has ‖Z_k·Y_k − I‖_F/√d > stopAt
- *   Z = Z_k/√c ≈ M^{-1/2},  Y = √c·Y_k ≈ M^{1/2} ≈ Z⁻¹,  P = Z·P0
+ *   gate ≈ ρ(E), from power iterations on E without forming it (or given: gateInput)
+ *   Z₁ = ½(3I − M)                         one coupled Newton–Schulz step from Y₀ = M, Z₀ = I
+ *   Z₂ = ½(3I − Z₁·M·Z₁)·Z₁                 a second step (opts.iterations = 2)
+ *   P = Z·P0,   Y = 2I − Z ≈ Z⁻¹
  *
- * A layer with gate > TRACK_FAR is not corrected: its residual is its gate, so the host roots it cold.
- * Then PᵀP = P0ᵀ·M⁻¹·P0 = F⁻¹ up to the whitening error left (residual = ‖Z_k·Y_k − I‖_F/√d,
- * the distance of P·F·Pᵀ from I), and the remap needs no S: with W̃'·P0 = W̃'_new·P it is
- * W̃'_new = W̃'·Z⁻¹, an m-row solve preconditioned by Y (runtime/remap.ts). A refresh whose F
- * barely moved costs the two MatMuls of M and a few thin ones; no layer's P need be symmetric.
+ * No scaling: the NS map of M's eigenvalues, g(1 + e) = 1 − ¾e² + ¼e³, converges from anywhere in
+ * (0, 3), and a layer only gets here with ρ ≤ TRACK_FAR. One step leaves a whitening error
+ * ρ(P·F·Pᵀ − I) ≈ ¾ρ², two ≈ ¾(¾ρ²)²; `residual` reports that estimate (from the gate, itself
+ * an estimate from below). Then PᵀP = F⁻¹ up to that error, and the remap needs no S: with
+ * W̃'·P0 = W̃'_new·P it is W̃'_new = W̃'·Z⁻¹, an m-row solve preconditioned by Y (‖I − Z·Y‖ =
+ * ‖(I − Z)²‖ ≈ ρ²/4; runtime/remap.ts). One step costs three d³ MatMuls (M, and Z·P0), two steps six.
+ *
+ * A kept layer (gate ≤ opts.gate) outputs "no change" (P = P0, Z = Y = I); a far one
+ * (gate > TRACK_FAR) reports its gate as the residual, above any tolerance: the host roots it cold.
  */
 function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraphOptions): void {
   const g = groupSetup(b, d, layers);
-  const { o, k, stack, pick, matShape } = g;
+  const { o, k, stack, pick } = g;
   const F = stack(layers.map(rootNames.F));
   const P0 = stack(layers.map(rootNames.P0));
-  const P0t = o.transpose(P0);
-
   const gate = opts.gateInput
     ? o.op('Reshape', [stack(layers.map(rootNames.gate)), b.init(`${g.tag}/gate_shape`, int64Tensor([g.scalarShape.length], g.scalarShape))])
-    : estimateGate(g, d, F, P0, P0t); // [B, 1, 1]
+    : estimateGate(g, d, F, P0, o.transpose(P0)); // [B, 1, 1]
   const keep = o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]);
   const far = o.op('Greater', [gate, k(TRACK_FAR)]);
-  // Kept layers and far ones (the host roots those cold) do not drive the correction; a group with
-  // no layer to correct skips it, M's two d³ MatMuls included.
-  const idle = o.op('Or', [keep, far]);
-  const anyToCorrect = o.op('Less', [o.op('ReduceMin', [o.op('Cast', [idle], { to: 1 })], { keepdims: 0 }), k(0.5)]);
 
-  const outputs = ['P', 'Z', 'Y', 'residual', 'trips'] as const;
-  const shapes = { P: matShape, Z: matShape, Y: matShape, residual: g.scalarShape, trips: [] as number[] };
-  const branch = (name: string, emit: (bo: Ops) => Record<(typeof outputs)[number], string>) => {
-    const bb = new GraphBuilder(`${g.tag}/${name}`, 17);
-    const bo = new Ops(bb, `${g.tag}/${name}`, g.batched, o.outer);
-    const values = emit(bo);
-    for (const key of outputs) bb.output(bb.op('Identity', [values[key]], {}, { name: `${g.tag}/${name}/${key}_out` }), key === 'trips' ? 'int64' : 'float32', shapes[key]);
-    return { name, type: AttrType.GRAPH, g: graphToProto(bb.graph) };
-  };
-  const correct = branch('correct', (bo) => {
-    const M = bo.symmetrize(bo.matmul(bo.matmul(P0, F), P0t));
-    // λ_max(M) ≤ 1 + ρ; the estimate of ρ is from below, so with a margin. NS converges for a
-    // spectrum of A inside (0, 3): a slight overshoot of 1 only costs a step.
-    const c = bo.add(k(1), bo.mul(gate, k(1.5)));
-    const sqrtC = bo.sqrt(c);
-    const A = bo.div(M, c);
-    const quiet = (x: string, ops: Ops) => ops.op('Where', [idle, k(0), x]);
-    const eyes = bo.op('Expand', [bo.eye, bo.op('Shape', [A])]);
-    const loop = emitLoop(bo, { Y: A, Z: eyes, M: A }, { Y: matShape, Z: matShape, M: matShape }, quiet(bo.distToI(A), bo), (lo, s, iter) => {
-      const { s1, s2 } = nsCoefficients(lo, undefined, 2.95);
-      const T = lo.sub(lo.eyeTimes(s1), lo.mul(s.M!, s2));
-      // The first step starts from Z₀ = I: Z₁ = T, no MatMul.
-      const Z = firstOrElse(lo, iter, T, (eo) => eo.matmul(T, s.Z!), matShape);
-      const Y = lo.matmul(s.Y!, T);
-      const next = lo.matmul(Z, Y);
-      return { next: { Y, Z, M: next }, measure: quiet(lo.distToI(next), lo) };
-    }, opts.iterations, opts.stopAt ?? 1e-2);
-    const Z = bo.div(loop.state.Z!, sqrtC);
-    return { P: bo.matmul(Z, P0), Z, Y: bo.mul(loop.state.Y!, sqrtC), residual: bo.distToI(loop.state.M!), trips: loop.trips };
-  });
-  const unchanged = branch('unchanged', (bo) => {
-    const eyes = bo.op('Expand', [bo.eye, bo.op('Shape', [P0])]);
-    return { P: P0, Z: eyes, Y: eyes, residual: gate, trips: b.init(`${g.tag}/zero_trips`, int64Tensor([], [0])) };
-  });
-  const [P, Z, Y, residual, trips] = b.opN('If', [anyToCorrect], outputs.length, { then_branch: correct, else_branch: unchanged }, { name: `${g.tag}/If` });
-
-  // A kept layer's outputs say "no change" (Z = Y = I, P = P0), whatever was done for the others
-  // of its group: a caller that installs a group of blocks together gets the kept ones as they were.
+  const M = o.symmetrize(o.matmul(o.matmul(P0, F), o.transpose(P0)));
+  const step = (m: string) => o.mul(o.sub(o.eyeTimes(k(3)), m), k(0.5));
+  let Z = step(M);
+  let error = o.mul(o.mul(gate, gate), k(0.75)); // ¾ρ²
+  if (opts.iterations >= 2) {
+    Z = o.matmul(step(o.matmul(Z, o.matmul(M, Z))), Z);
+    error = o.mul(o.mul(error, error), k(0.75));
+  }
+  if (opts.iterations > 2) throw new SngdError(`buildRootGraph: a 'track' correction takes 1 or 2 steps, got ${opts.iterations}`);
+  Z = o.op('Where', [keep, o.eye, Z]);
   const shapeB = b.init(`${g.tag}/shape_b`, int64Tensor([1], [-1]));
-  pick(o.op('Where', [keep, P0, P!]), 'matrix', rootNames.P);
-  pick(o.op('Where', [keep, o.eye, Z!]), 'matrix', rootNames.Z);
-  pick(o.op('Where', [keep, o.eye, Y!]), 'matrix', rootNames.Y);
-  // A far layer reports its gate as the residual, above any tolerance: the host roots it cold.
-  pick(o.op('Reshape', [o.op('Where', [far, gate, residual!]), shapeB]), 'vector', rootNames.residual);
+  pick(o.op('Where', [keep, P0, o.matmul(Z, P0)]), 'matrix', rootNames.P);
+  pick(Z, 'matrix', rootNames.Z);
+  pick(o.sub(o.eyeTimes(k(2)), Z), 'matrix', rootNames.Y);
+  pick(o.op('Reshape', [o.op('Where', [far, gate, o.op('Where', [keep, gate, error])]), shapeB]), 'vector', rootNames.residual);
   if (!opts.gateInput) pick(o.op('Reshape', [gate, shapeB]), 'vector', rootNames.gate);
-  pick(trips!, 'shared', rootNames.iterations);
+  pick(b.init(`${g.tag}/steps`, int64Tensor([], [opts.iterations])), 'shared', rootNames.iterations);
 }
 
-/** `first` on a Loop's first trip (iter = 0), else `rest(ops)`, evaluated only when needed (an If). */
-function firstOrElse(o: Ops, iter: string, first: string, rest: (eo: Ops) => string, shape: number[]): string {
-  const branch = (name: string, value: (eo: Ops) => string) => {
-    const bb = new GraphBuilder(`${o.prefix}/${name}`, 17);
-    const eo = new Ops(bb, `${o.prefix}/${name}`, o.batched, o.outer);
-    bb.output(bb.op('Identity', [value(eo)], {}, { name: `${o.prefix}/${name}/out` }), 'float32', shape);
-    return { name, type: AttrType.GRAPH, g: graphToProto(bb.graph) };
-  };
-  const isFirst = o.op('Equal', [iter, o.b.init(`${o.prefix}/iter0`, int64Tensor([], [0]))]);
-  return o.b.op('If', [isFirst], { then_branch: branch('first', () => first), else_branch: branch('rest', rest) }, { name: `${o.prefix}/If` });
-}
