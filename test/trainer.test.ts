@@ -199,6 +199,14 @@ describe('SNGD runtime', () => {
     expect(correct / y.length).toBe(result.epochs[0]!.testAccuracy);
   });
 
+  it("stops after the epoch whose onEpoch says 'stop', and still writes the model", async () => {
+    const seen: number[] = [];
+    const result = await train(options('stop', { epochs: 3, onEpoch: (r) => (seen.push(r.epoch), r.epoch === 2 ? 'stop' : undefined) }));
+    expect(seen).toEqual([1, 2]);
+    expect(result.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(fs.existsSync(result.modelFile)).toBe(true);
+  });
+
   it('survives a diverging step: restores the last good parameters, raises damping, goes on', async () => {
     const messages: string[] = [];
     const model = buildMlp({ layers: [12, 16, 4], seed: 9 });
