@@ -354,19 +354,20 @@ function cnnBnSection(r: CnnBnResults): string[] {
     ` (epochs per seed ${bySeed.map((p) => p.seed).join(', ')}: SNGD ${bySeed.map((p) => shown(p.sngd)).join(', ')}; Adam ${bySeed.map((p) => shown(p.adam)).join(', ')})`;
   summary.push(`* CNN with batch norm (pt_mnist_cnn_bn), batch ${r.batch}, to ${goal} test accuracy: SNGD lr ${sngd.lr} ${toTarget(sngd)}, Adam lr ${adam.lr} ${toTarget(adam)} (seed ${r.seeds[0]}, epochs / training seconds); ${verdict}.`);
   const width = Math.max(...[...r.runs, ...r.repeats].map((x) => x.epochs.length));
-  const head = ['optimizer', 'lr', 'seed', ...Array.from({ length: width }, (_, e) => `test % ep ${e + 1}`), `to ${goal} test: epochs / s`, 's per epoch', 'refresh share', 'process wall s', 'other load', 'peak RSS MB'];
+  const head = ['optimizer', 'lr', 'seed', ...Array.from({ length: width }, (_, e) => `epoch ${e + 1}: test (validation) %`), `to ${goal} test: epochs / s`, 's per epoch', 'refresh share', 'process wall s', 'other load', 'peak RSS MB'];
   const rows = [...r.runs, ...r.repeats].map((x, i) => {
     const chosen = i === r.chosen.sngd || i === r.chosen.adam;
     const train = x.epochs.reduce((a, e) => a + e.trainSeconds, 0);
     const refresh = x.epochs.reduce((a, e) => a + e.refreshSeconds, 0);
     return [
       `${chosen ? '**' : ''}${NAMES[x.optimizer] ?? x.optimizer}${chosen ? '**' : ''}`, String(x.lr), String(x.seed),
-      ...Array.from({ length: width }, (_, e) => (x.epochs[e] ? pct(x.epochs[e]!.test) : '')),
+      ...Array.from({ length: width }, (_, e) => (x.epochs[e] ? `${pct(x.epochs[e]!.test)} (${pct(x.epochs[e]!.validation)})` : '')),
       toTarget(x), sec(train / x.epochs.length), x.optimizer === 'sngd' ? `${(100 * refresh / train).toFixed(1)} %` : '–', sec(x.wallSeconds),
       x.otherLoad === undefined ? '–' : `${(100 * x.otherLoad).toFixed(0)} %`, String(x.peakRssMb),
     ];
   });
-  const curves = [sngd, adam].map((x) => ({ label: `${NAMES[x.optimizer]} lr ${x.lr}`, epochs: x.epochs.map((e) => e.epoch), seconds: cumulative(x), test: x.epochs.map((e) => e.test) }));
+  // The chosen settings on every seed (the runs stop at the target, so curves are short).
+  const curves = bySeed.flatMap((p) => [p.sngd!, p.adam!]).map((x) => ({ label: `${NAMES[x.optimizer]} lr ${x.lr} seed ${x.seed}`, epochs: x.epochs.map((e) => e.epoch), seconds: cumulative(x), test: x.epochs.map((e) => e.test) }));
   const s = r.sngdSettings ?? {};
   return [
     '## CNN with batch norm (pt_mnist_cnn_bn) to 98.5 %', '',
