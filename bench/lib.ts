@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCnn } from '../models/cnn.js';
+import { buildCnnBn } from '../models/cnn-bn.js';
 import { buildMlp } from '../models/mlp.js';
 import type { MetricRecord } from '../runtime/metrics.js';
 import type { OptimizerName } from '../runtime/optimizers.js';
@@ -38,9 +39,16 @@ export const WORKLOADS: Workload[] = [
   { id: 'cnn', label: 'CNN conv8-conv16/2-pool-fc10', build: (seed) => buildCnn({ seed }) },
 ];
 
+/**
+ * The pt_mnist_cnn_bn architecture (models/cnn-bn.ts): bench/cnn-bn.ts only, not in WORKLOADS,
+ * because its Linear(11616, 32) needs Nyström settings (RunSpec.maxFisherDim) the grid runs lack.
+ */
+export const CNN_BN: Workload = { id: 'cnn-bn', label: 'CNN with batch norm (pt_mnist_cnn_bn), Linear 11616→32', build: (seed) => buildCnnBn({ seed }) };
+
 export function workload(id: string): Workload {
-  const w = WORKLOADS.find((x) => x.id === id);
-  if (!w) throw new Error(`unknown workload '${id}' (one of ${WORKLOADS.map((x) => x.id).join(', ')})`);
+  const all = [...WORKLOADS, CNN_BN];
+  const w = all.find((x) => x.id === id);
+  if (!w) throw new Error(`unknown workload '${id}' (one of ${all.map((x) => x.id).join(', ')})`);
   return w;
 }
 
@@ -173,6 +181,13 @@ export interface RunSpec {
   threads?: number;
   /** SNGD settings other than SNGD.md §6's reference ones. */
   sngd?: Partial<SngdSettings>;
+  /** L2 on weights; defaults to L2 (SNGD.md §6). */
+  l2?: number;
+  /** Nyström Fisher layers above this Fisher dimension, of this rank (default: all dense). */
+  maxFisherDim?: number;
+  nystromRank?: number;
+  /** Stop after the first epoch whose validation and test accuracies both reach this. */
+  stopAt?: number;
 }
 
 export interface RunResult {

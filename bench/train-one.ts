@@ -6,7 +6,8 @@
  *     "batchSize":50,"epochs":1,"resultFile":"/tmp/r.json","workDir":"/tmp/w"}'
  *
  * Builds the workload's model with the seed (PyTorch-default initialisation), trains it on MNIST
- * (50k/10k/10k) with SNGD.md §6's settings otherwise (L2 1e-3, SNGD defaults), quietly, into
+ * (50k/10k/10k) with SNGD.md §6's settings otherwise (L2 1e-3, SNGD defaults; the spec may set L2,
+ * Nyström layers and a target accuracy to stop at), quietly, into
  * workDir, and writes { spec, epochs, wallSeconds } to resultFile. Each epoch record gains
  * `trainLoopSeconds`: the epoch's training loop and refreshes without the evaluation, from the
  * trainer's step record at the epoch's last step.
@@ -32,9 +33,11 @@ const result = await train({
   out: path.join(workDir, 'run'),
   optimizer: spec.optimizer,
   lr: spec.lr,
-  l2: L2,
+  l2: spec.l2 ?? L2,
   schedule: { kind: 'constant', warmupSteps: 0, gamma: 1, stepEpochs: 1 },
   sngd: { ...DEFAULT_SNGD, ...spec.sngd },
+  maxFisherDim: spec.maxFisherDim,
+  nystromRank: spec.nystromRank,
   loss: 'ce',
   side: 'auto',
   device: 'cpu',
@@ -44,6 +47,7 @@ const result = await train({
   // One step record at the end of each epoch: its samples/s covers the training loop alone.
   logEvery: stepsPerEpoch,
   quiet: true,
+  onEpoch: (r) => (spec.stopAt !== undefined && (r.validationAccuracy ?? 0) >= spec.stopAt && (r.testAccuracy ?? 0) >= spec.stopAt ? 'stop' : undefined),
 });
 const steps = readMetrics(path.join(workDir, 'run', 'metrics.jsonl')).filter((r) => r.kind === 'step');
 const epochs = result.epochs.map((e) => {

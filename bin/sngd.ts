@@ -19,6 +19,7 @@ import { SngdError } from '../src/errors.js';
 import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
 import { buildCnn } from '../models/cnn.js';
+import { buildCnnBn } from '../models/cnn-bn.js';
 import { buildLstmLm } from '../models/lstm-lm.js';
 import { buildMlp } from '../models/mlp.js';
 import { parseFloatOption, parseIntOption, runCli } from './cli-common.js';
@@ -72,6 +73,18 @@ modelCmd
       if (c.length !== 2 || c.some((v) => !Number.isInteger(v) || v < 1)) throw new SngdError(`--channels needs two positive integers, got '${opts.channels}'`);
       saveModel(opts.output, buildCnn({ seed: opts.seed, channels: [c[0]!, c[1]!] }));
       console.log(`wrote ${opts.output} (CNN ${c.join('-')}, seed ${opts.seed})`);
+    });
+  });
+
+modelCmd
+  .command('cnn-bn')
+  .description('The architecture of the corpus model pt_mnist_cnn_bn: three unpadded 3×3 convs (1→8→16→24) with ReLU, batch norm, linear 11616→32, ReLU, linear 32→10, batch norm, LogSoftmax; PyTorch default initialisation. Train with --max-fisher-dim (the 11616-wide linear needs a Nyström Fisher layer).')
+  .option('--seed <n>', 'initialisation seed', parseIntOption('--seed', 0), 2017)
+  .requiredOption('-o, --output <file>', 'where to write the model')
+  .action(async (opts: { seed: number; output: string }) => {
+    await runCli('sngd model cnn-bn', () => {
+      saveModel(opts.output, buildCnnBn({ seed: opts.seed }));
+      console.log(`wrote ${opts.output} (CNN with batch norm, the pt_mnist_cnn_bn architecture, seed ${opts.seed})`);
     });
   });
 

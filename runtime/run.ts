@@ -23,7 +23,8 @@ import type { Checkpoint } from './checkpoint.js';
 import { labelsPerSample, makeBatch, type Dataset } from './data/dataset.js';
 import { FisherEma, NystromEma, type EmaInit } from './fisher.js';
 import { refreshNystrom } from './nystrom.js';
-import { applyLowRankRight } from '../src/numerics/nystrom.js';
+import { applyLowRankRightBy } from '../src/numerics/nystrom.js';
+import { OrtGemm } from './gemm.js';
 import { mat } from '../src/numerics/linalg.js';
 import type { NystromParts } from '../passes/reconstruct/remap.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName, type ParamInfo } from './optimizers.js';
@@ -163,6 +164,8 @@ export class TrainingRun {
     private readonly plainStepSession: Session | undefined,
     private readonly evalSession: Session,
     private readonly refresher: RootRefresher | undefined,
+    /** float64 products of the Nyström layers' host refresh and remap. */
+    private readonly gemm: OrtGemm | undefined,
   ) {
     this.fisher = config.optimizer === 'sngd';
     // The run's state is the rebuilt model's own initializers, copied once and updated in place
@@ -219,7 +222,8 @@ export class TrainingRun {
           ...(config.sngd.asyncRefresh ? { sessionOptions: { ...opts, intraOpNumThreads: 1 }, sessionFactory: createWorkerSession } : { sessionOptions: opts }),
         })
       : undefined;
-    const run = new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher);
+    const gemm = fisher && records.some((r) => nystromOf(r)) ? new OrtGemm(opts) : undefined;
+    const run = new TrainingRun(config, rebuilt, manifest, manifest.train!, manifest.eval!, trainSession, plainStep, evalSession, refresher, gemm);
     // Open the remap graphs now, not inside the first refreshes' timings.
     if (fisher) {
       for (const l of run.layers.filter((x) => !nystromOf(x.rec))) {
@@ -354,17 +358,19 @@ export class TrainingRun {
   /** Judges and installs dense roots, computing the Nyström layers' roots now. */
   private async finishRefresh(denseRoots: LayerRoots[]): Promise<LayerRoots[]> {
     let next = 0;
-    const roots = this.layers.map((l): LayerRoots => {
+    const roots: LayerRoots[] = [];
+    for (const l of this.layers) {
       if (l.ema instanceof FisherEma) {
         const mine = denseRoots.slice(next, (next += l.ema.blocks));
-        return unitOf(l.rec) ? stackRoots(mine) : mine[0]!;
+        roots.push(unitOf(l.rec) ? stackRoots(mine) : mine[0]!);
+        continue;
       }
       const tail = this.config.sngd.nystromTail ?? 'mean';
       const index = Array.from(this.tensors.get(nystromOf(l.rec)!.index)!.data as BigInt64Array, Number);
-      const r = refreshNystrom(l.ema, index, { epsRel: this.epsRel() * l.damping, epsAbs: this.config.sngd.epsAbs, tail });
+      const r = await refreshNystrom(l.ema, index, { epsRel: this.epsRel() * l.damping, epsAbs: this.config.sngd.epsAbs, tail }, this.gemm?.gemm);
       if (r.ok && !l.landmarksFixed) this.fixDiagonalLandmarks(l, r.nystrom!);
-      return r;
-    });
+      roots.push(r);
+    }
     roots.forEach((r, i) => {
       if (r.ok) return;
       const l = this.layers[i]!;
@@ -409,26 +415,27 @@ export class TrainingRun {
   /** Installs new roots (undefined: keep a layer's roots), remapping W̃' and momentum so the function is unchanged. */
   async installRoots(roots: NewRoots[]): Promise<void> {
     if (!this.fisher || this.layers.length === 0) throw new SngdError('this run has no Fisher layers');
-    // Nyström layers: W̃'_new = W̃'_old·P_old·S_new in low-rank form on the host (O(m·d̃·k)).
-    this.layers.forEach((l, i) => {
+    // Nyström layers: W̃'_new = W̃'_old·P_old·S_new in low-rank form (O(m·d̃·k)).
+    for (const [i, l] of this.layers.entries()) {
       const r = roots[i];
       const ny = nystromOf(l.rec);
-      if (!ny || !r) return;
+      if (!ny || !r) continue;
       if (!('nystrom' in r)) throw new SngdError(`layer '${l.rec.name}' is a Nyström layer: install Nyström roots`);
       const { U, a, s, b, t } = r.nystrom;
       const f = (name: string) => this.tensors.get(name)!.data as Float32Array;
       const d = l.rec.fisherDim;
       const uOld = mat(d, ny.rank, f(ny.U));
-      const remap = (w: Float32Array) => applyLowRankRight(applyLowRankRight(mat(l.rec.m, d, w), uOld, f(ny.a), f(ny.s)[0]!), U, b, t).data;
+      const gemm = this.gemm!.gemm;
+      const remap = async (w: Float32Array) => (await applyLowRankRightBy(await applyLowRankRightBy(mat(l.rec.m, d, w), uOld, f(ny.a), f(ny.s)[0]!, gemm), U, b, t, gemm)).data;
       const buffer = this.optimizer.buffers.get(l.rec.params.W);
-      if (buffer?.v) buffer.v = Float32Array.from(remap(buffer.v));
-      assign(this.tensors, l.rec.params.W, remap(f(l.rec.params.W)));
+      if (buffer?.v) buffer.v = Float32Array.from(await remap(buffer.v));
+      assign(this.tensors, l.rec.params.W, await remap(f(l.rec.params.W)));
       assign(this.tensors, ny.U, U.data);
       assign(this.tensors, ny.a, a);
       assign(this.tensors, ny.s, [s]);
       assign(this.sValues, ny.b, b);
       assign(this.sValues, ny.t, [t]);
-    });
+    }
     const dense = this.layers.map((l, i) => ({ l, r: roots[i] })).filter(({ l }) => !nystromOf(l.rec));
     for (const { l, r } of dense) {
       if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
@@ -616,6 +623,7 @@ export class TrainingRun {
     await this.refresher?.release();
     for (const sp of this.remapSessions.values()) await (await sp).release();
     this.remapSessions.clear();
+    await this.gemm?.release();
   }
 
   private snapshotParams(): Map<string, Float32Array> {

@@ -65,8 +65,8 @@ export interface TrainOptions {
   /** Stop after this many steps in total (for tests and quick looks). */
   maxSteps?: number;
   quiet: boolean;
-  /** Called after every epoch summary (tests, benchmarks). */
-  onEpoch?: (r: MetricRecord) => void;
+  /** Called after every epoch summary (tests, benchmarks); returning 'stop' ends training there (a benchmark's target reached). */
+  onEpoch?: (r: MetricRecord) => void | 'stop';
 }
 
 export interface TrainResult {
@@ -178,10 +178,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       };
       metrics.append(record);
       epochRecords.push(record);
-      opts.onEpoch?.(record);
+      const verdict = opts.onEpoch?.(record);
       log(`epoch ${pos.epoch + 1}/${opts.epochs}: loss ${record.loss!.toFixed(4)}, train ${pct(record.trainAccuracy)}, validation ${pct(validation?.accuracy)}, test ${pct(test?.accuracy)}, ${record.seconds.toFixed(1)} s (refresh ${pos.refreshSeconds.toFixed(1)} s)`);
       pos = { ...pos, epoch: pos.epoch + 1, batchInEpoch: 0, sums: { loss: 0, correct: 0, seen: 0 } };
       checkpoint();
+      if (verdict === 'stop') break;
     }
     const modelFile = path.join(opts.out, 'model.onnx');
     saveModel(modelFile, run.exportModel());

@@ -98,6 +98,15 @@ describe('sngd-compile and sngd export', () => {
     expect(cli('sngd', 'model', 'cnn', '--channels', '4', '-o', 'bad.onnx').err).toMatch(/--channels needs two positive integers/);
   });
 
+  it('sngd model cnn-bn writes the pt_mnist_cnn_bn architecture; its 11616-wide linear compiles to a Nyström layer', () => {
+    expect(cli('sngd', 'model', 'cnn-bn', '-o', 'cnn-bn.onnx').code).toBe(0);
+    const model = loadModel(path.join(dir, 'cnn-bn.onnx'));
+    expect(model.graph.nodes.map((n) => n.opType)).toEqual(['Conv', 'Relu', 'Conv', 'Relu', 'Conv', 'Relu', 'BatchNormalization', 'Flatten', 'Gemm', 'Relu', 'Gemm', 'BatchNormalization', 'LogSoftmax']);
+    const out = cli('sngd-compile', 'cnn-bn.onnx', '--max-fisher-dim', '1000', '--nystrom-rank', '16', '-o', 'cnn-bn-out').out;
+    expect(out).toMatch(/5 weighted layer\(s\) rebuilt/);
+    expect(out).toMatch(/fc1\s+Gemm\s+fc1\.weight\s+fc1\.bias\s+11617\s+nystrom k=16/);
+  });
+
   it('export refuses a model without Fisher layers', () => {
     const r = cli('sngd', 'export', 'mlp.onnx', '-o', 'x.onnx');
     expect(r.code).toBe(1);

@@ -18,11 +18,12 @@ import { readLayerRecords, nystromOf } from '../passes/reconstruct/record.js';
 import { remapNystromLayer } from '../passes/reconstruct/remap.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
 import { symmetricEigen } from '../src/numerics/eigen.js';
-import { identity, mat, matmul, transpose, type Mat } from '../src/numerics/linalg.js';
-import { lowRankDense, nystromCoefficients, nystromEigen, nystromRoots, orthonormalityError } from '../src/numerics/nystrom.js';
+import { identity, mat, matmul, randomOrthogonal, transpose, type Mat } from '../src/numerics/linalg.js';
+import { applyLowRankRight, applyLowRankRightBy, hostGemm, lowRankDense, nystromCoefficients, nystromEigen, nystromRoots, orthonormalityError } from '../src/numerics/nystrom.js';
 import { Rng } from '../src/numerics/random.js';
 import { saveModel } from '../src/onnx/export.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
+import { OrtGemm } from '../runtime/gemm.js';
 import { createSession, runModel } from '../runtime/ort.js';
 import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
@@ -75,7 +76,7 @@ function columnsOf(f: Mat, idx: number[]): Float64Array {
 }
 
 describe('Nyström algebra (float64)', () => {
-  it.each([[0], [0.3]])('S·P = I and P² = (F̂ + μ(I − UUᵀ) + λI)^{-1}, μ = %d', (mu) => {
+  it.each([[0], [0.3]])('S·P = I and P² = (F̂ + μ(I − UUᵀ) + λI)^{-1}, μ = %d', async (mu) => {
     const rng = new Rng(21);
     const d = 40;
     const k = 12;
@@ -83,7 +84,7 @@ describe('Nyström algebra (float64)', () => {
     const idx = [0, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
     const c = columnsOf(f, idx);
     const lambda = 0.05;
-    const r = nystromRoots(c, d, idx, lambda, mu);
+    const r = await nystromRoots(c, d, idx, lambda, mu);
     expect(orthonormalityError(r.U)).toBeLessThan(1e-12);
     const P = lowRankDense(r.U, r.a, r.s);
     const S = lowRankDense(r.U, r.b, r.t);
@@ -104,12 +105,12 @@ describe('Nyström algebra (float64)', () => {
     expect(maxAbsDiff(matmul(S, S), target)).toBeLessThan(1e-8);
   });
 
-  it('recovers F exactly when its rank is at most k and the landmarks span it', () => {
+  it('recovers F exactly when its rank is at most k and the landmarks span it', async () => {
     const rng = new Rng(22);
     const d = 30;
     const f = lowRankPlusNoise(d, 5, 0, rng);
     const idx = [1, 4, 9, 16, 25, 27, 28];
-    const { U, lambdas } = nystromEigen(columnsOf(f, idx), d, idx);
+    const { U, lambdas } = await nystromEigen(columnsOf(f, idx), d, idx);
     const rebuilt = lowRankDense(U, lambdas, 0);
     expect(maxAbsDiff(rebuilt, f) / Math.max(...f.data.map(Math.abs))).toBeLessThan(1e-9);
     // Rank 5 < k = 7: two eigenvalues were cut; U is still orthonormal (padded).
@@ -118,10 +119,55 @@ describe('Nyström algebra (float64)', () => {
   });
 });
 
+describe('Nyström refresh products on onnxruntime (float64 Gemm)', () => {
+  it('every transpose form equals the host product', async () => {
+    const rng = new Rng(31);
+    const ort = new OrtGemm();
+    try {
+      const a = mat(7, 5, Array.from({ length: 35 }, () => rng.normal()));
+      const b = mat(7, 3, Array.from({ length: 21 }, () => rng.normal()));
+      const c = mat(3, 5, Array.from({ length: 15 }, () => rng.normal()));
+      for (const [x, y, t] of [[a, c, { transB: true }], [a, b, { transA: true }], [b, c, {}], [c, b, { transA: true, transB: true }]] as const) {
+        expect(maxAbsDiff(await ort.gemm(x, y, t), await hostGemm(x, y, t))).toBeLessThan(1e-12);
+      }
+    } finally {
+      await ort.release();
+    }
+  });
+
+  it('the eigenvectors of F̂ are orthonormal to 1e-14 and rebuild F̂ over a 1e-7 spectral range, as on the host', async () => {
+    // F = Q·diag(λ)·Qᵀ with λ from 1 down to 1e-7 (a flattened conv stack's Fisher spans decades).
+    const rng = new Rng(32);
+    const d = 120;
+    const k = 24;
+    const q = randomOrthogonal(d, rng, 40);
+    const f = mat(d, d);
+    for (let c = 0; c < 20; c++) {
+      const l = 10 ** (-7 * (c / 19));
+      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) f.data[i * d + j]! += l * q.data[i * d + c]! * q.data[j * d + c]!;
+    }
+    const idx = Array.from({ length: k }, (_, i) => i * 5);
+    const ort = new OrtGemm();
+    try {
+      const host = await nystromEigen(columnsOf(f, idx), d, idx);
+      const onOrt = await nystromEigen(columnsOf(f, idx), d, idx, ort.gemm);
+      for (const { U, lambdas } of [host, onOrt]) {
+        expect(orthonormalityError(U)).toBeLessThan(1e-14);
+        expect(maxAbsDiff(lowRankDense(U, lambdas, 0), f)).toBeLessThan(1e-10);
+      }
+      expect(maxAbsDiff(lowRankDense(onOrt.U, onOrt.lambdas, 0), lowRankDense(host.U, host.lambdas, 0))).toBeLessThan(1e-12);
+      const x = mat(3, d, Array.from({ length: 3 * d }, () => rng.normal()));
+      expect(maxAbsDiff(await applyLowRankRightBy(x, host.U, host.lambdas, 0.3, ort.gemm), applyLowRankRight(x, host.U, host.lambdas, 0.3))).toBeLessThan(1e-12);
+    } finally {
+      await ort.release();
+    }
+  });
+});
+
 /** Random orthonormal U (d × k) and roots from random eigenvalues. */
-function randomRoots(d: number, k: number, rng: Rng) {
+async function randomRoots(d: number, k: number, rng: Rng) {
   const g = mat(d, k, Array.from({ length: d * k }, () => rng.normal()));
-  const { U } = nystromEigen(columnsOf(matmul(g, transpose(g)), Array.from({ length: k }, (_, i) => i * Math.floor(d / k))), d, Array.from({ length: k }, (_, i) => i * Math.floor(d / k)));
+  const { U } = await nystromEigen(columnsOf(matmul(g, transpose(g)), Array.from({ length: k }, (_, i) => i * Math.floor(d / k))), d, Array.from({ length: k }, (_, i) => i * Math.floor(d / k)));
   const lambdas = Float64Array.from({ length: k }, () => rng.uniform(0, 3));
   return { U, lambdas, ...nystromCoefficients(lambdas, rng.uniform(0.2, 0.5), 0) };
 }
@@ -156,7 +202,7 @@ describe('Nyström Fisher layers in the graph', () => {
     const { model: rebuilt } = compiled();
     expect(maxRelError(await runModel(rebuilt, x), original)).toBeLessThan(1e-5);
     const rec = readLayerRecords(rebuilt)[0]!;
-    const remapped = remapNystromLayer(rebuilt, rec.name, randomRoots(31, 6, rng));
+    const remapped = remapNystromLayer(rebuilt, rec.name, await randomRoots(31, 6, rng));
     expect(maxRelError(await runModel(remapped, x), original)).toBeLessThan(1e-5);
     const folded = fold(remapped);
     expect(folded.graph.nodes.map((n) => `${n.name}:${n.opType}`)).toEqual(model.graph.nodes.map((n) => `${n.name}:${n.opType}`));
@@ -200,7 +246,7 @@ describe('Nyström Fisher layers in the graph', () => {
     const rng = new Rng(9);
     const m = buildMlp({ layers: [30, 8, 4], seed: 3, activation: 'Tanh' });
     const { model: rebuilt } = compileModel(m, { maxFisherDim: 16, nystromRank: 6 });
-    const remapped = remapNystromLayer(rebuilt, readLayerRecords(rebuilt)[0]!.name, randomRoots(31, 6, rng));
+    const remapped = remapNystromLayer(rebuilt, readLayerRecords(rebuilt)[0]!.name, await randomRoots(31, 6, rng));
     expect(await checkStepGradients(remapped, buildTrainingGraphs(remapped, { loss: 'ce' }), batch(3, 5, 30, 4), { seed: 2 })).toEqual([]);
   });
 });

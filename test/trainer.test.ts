@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../models/builder.js';
 import { buildMlp } from '../models/mlp.js';
 import { compileModel } from '../passes/compile.js';
 import { buildTrainingGraphs } from '../passes/training/index.js';
@@ -232,6 +233,14 @@ describe('SNGD runtime', () => {
     expect(correct / y.length).toBe(result.epochs[0]!.testAccuracy);
   });
 
+  it("stops after the epoch whose onEpoch says 'stop', and still writes the model", async () => {
+    const seen: number[] = [];
+    const result = await train(options('stop', { epochs: 3, onEpoch: (r) => (seen.push(r.epoch), r.epoch === 2 ? 'stop' : undefined) }));
+    expect(seen).toEqual([1, 2]);
+    expect(result.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(fs.existsSync(result.modelFile)).toBe(true);
+  });
+
   it('survives a diverging step: restores the last good parameters, raises damping, goes on', async () => {
     const messages: string[] = [];
     const model = buildMlp({ layers: [12, 16, 4], seed: 9 });
@@ -291,6 +300,34 @@ describe('SNGD runtime', () => {
       expect(result.refreshSeconds).toBe(0);
       expect(result.epochs[1]!.testAccuracy, optimizer).toBeGreaterThan(0.6);
     }
+  });
+
+  it('evaluation reads the running statistics batch norm learned in training, as the exported model does', async () => {
+    // 12 → Gemm 16 → BatchNormalization → Relu → Gemm 4: the running mean and variance move off 0 and 1.
+    const rng = new Rng(11);
+    const b = new GraphBuilder('mlp_bn');
+    const w = (name: string, dims: number[]) => b.init(name, float32Tensor(dims, rng.floats(dims[0]! * (dims[1] ?? 1), -0.3, 0.3)));
+    const fill = (name: string, v: number) => b.init(name, float32Tensor([16], new Float32Array(16).fill(v)));
+    let h = b.op('Gemm', [b.input('input', 'float32', ['N', 12]), w('fc1.weight', [16, 12]), w('fc1.bias', [16])], { transB: 1 });
+    h = b.op('Relu', [b.op('BatchNormalization', [h, fill('bn.weight', 1), fill('bn.bias', 0), fill('bn.running_mean', 0), fill('bn.running_var', 1)], { momentum: 0.9 })]);
+    h = b.op('Gemm', [h, w('fc2.weight', [4, 16]), w('fc2.bias', [4])], { transB: 1 }, { output: 'logits' });
+    b.output(h, 'float32', ['N', 4]);
+    const run = await TrainingRun.create(b.build(), { ...runConfig, optimizer: 'adam' });
+    for (let s = 0; s < 20; s++) await run.step(batch(s), 0.01, 0);
+    expect(run.evalContract.inputs.filter((i) => i.role === 'state').map((i) => i.name).sort()).toEqual(['bn.running_mean', 'bn.running_var']);
+    const x = batch(99).input!;
+    const labels = batch(99).labels!.data as BigInt64Array;
+    const dataset = { name: 'batch', sampleSize: 12, sampleShape: [12], count: 8, x: x.data as Float32Array, labels: { kind: 'class' as const, data: labels, classes: 4, labelShape: [] } };
+    const evaluated = await run.evaluate(dataset, [12]);
+    const logits = (await runModel(run.exportModel(), { input: x }))['logits']!.data as Float32Array;
+    let loss = 0;
+    for (let i = 0; i < 8; i++) {
+      const row = Array.from(logits.subarray(i * 4, i * 4 + 4));
+      const top = Math.max(...row);
+      loss += top + Math.log(row.reduce((a, v) => a + Math.exp(v - top), 0)) - row[Number(labels[i])]!;
+    }
+    expect(Math.abs(evaluated.loss - loss / 8)).toBeLessThan(1e-5);
+    await run.release();
   });
 
   it('refuses data that does not fit the model before training starts', async () => {

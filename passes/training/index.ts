@@ -5,7 +5,7 @@
  *   train graph  inputs:  data, labels, every trainable tensor (param), every P (fisher)
  *                outputs: loss, model outputs, one gradient per param, one Fisher statistic per
  *                         rebuilt layer (from the same forward pass), batch-norm running stats
- *   eval graph   inputs:  data, labels, params, P;   outputs: loss, model outputs, correct count
+ *   eval graph   inputs:  data, labels, params, P, batch-norm running stats;   outputs: loss, model outputs, correct count
  *
  * The contract (`GraphContract`) names each input's role and the initializer of the rebuilt model
  * that holds its starting value, and each output's role and the input it belongs to, so any
@@ -134,7 +134,7 @@ function buildGraph(model: Model, opts: TrainingOptions, outputName: string, par
     for (const name of ny ? [ny.b, ny.t] : [r.params.S]) g.initializers.delete(name);
   }
 
-  const states = mode === 'train' ? enableTrainingMode(g, names, contract, promote) : [];
+  const states = mode === 'train' ? enableTrainingMode(g, names, contract, promote) : promoteRunningStatistics(g, contract, promote);
   const head = resolveHead(g, outputName, opts.loss);
   const shapes = analyzeShapes(m).infos;
   const labelInfo = labelValueInfo(opts.loss, shapes.get(head.prediction)?.shape, shapes.get(head.prediction)?.elemType, head.classAxis);
@@ -240,6 +240,20 @@ function enableTrainingMode(g: Graph, names: NameAuthority, contract: GraphContr
     }
   }
   return states;
+}
+
+/**
+ * The evaluation graph reads batch norm's running statistics as inputs too (role 'state', inference
+ * mode): left as initializers they would stay at their starting values however long the run trained.
+ */
+function promoteRunningStatistics(g: Graph, contract: GraphContract, promote: (name: string, role: InputRole) => void): [] {
+  for (const n of g.nodes) {
+    if (n.opType !== 'BatchNormalization') continue;
+    for (const stat of n.inputs.slice(3, 5)) {
+      if (g.initializers.has(stat) && !contract.inputs.some((i) => i.name === stat)) promote(stat, 'state');
+    }
+  }
+  return [];
 }
 
 /** The value the loss reads: a model that ends in Softmax/LogSoftmax is trained on its logits. */
