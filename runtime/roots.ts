@@ -23,7 +23,7 @@
 import { SngdError } from '../src/errors.js';
 import type { Model } from '../src/ir/graph.js';
 import { createSession, type Session, type SessionOptions } from './ort.js';
-import { buildGateGraph, buildRootGraph, rootNames, type RootMethod, type RootScale } from './roots/graph.js';
+import { buildGateGraph, buildRootGraph, rootNames, TRACK_FAR, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
 import type { Tensor } from '../src/onnx/tensor.js';
 
 export { buildGateGraph, buildRootGraph, rootNames, type RootGraphOptions, type RootMethod, type RootScale } from './roots/graph.js';
@@ -166,7 +166,7 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
 }
 
 /** The graphs a refresher runs: 'gates' and 'track' are the two stages of a tracked refresh. */
-type RootStart = 'cold' | 'warm' | 'warmP' | 'gates' | `track${1 | 2}:${number}`;
+type RootStart = 'cold' | 'warm' | 'warmP' | 'gates' | `track${1 | 2}:${number}` | `cold:${number}`;
 
 export interface RootRefresherOptions {
   /** Defaults to 'ns' (standard ops only; on the CPU EP faster than 'db', whose Inverse is single-threaded). */
@@ -240,7 +240,7 @@ export class RootRefresher {
     if (options.warmStart === 'track') {
       // Open the tracked graphs now, so their compilation does not land inside a refresh's time
       // (a failure surfaces when the refresh awaits them).
-      for (const start of ['gates', ...new Set(dims.map((d) => `track1:${d}` as const))] as RootStart[]) this.session(start).catch(() => undefined);
+      for (const start of ['gates', ...new Set(dims.flatMap((d) => [`track1:${d}`, `cold:${d}`] as const))] as RootStart[]) this.session(start).catch(() => undefined);
     }
   }
 
@@ -251,43 +251,50 @@ export class RootRefresher {
     });
     const opts = { tolerance: this.options.tolerance, symmetryTolerance: this.options.symmetryTolerance };
     if (!previous || this.options.warmStart === false) return computeRoots(await this.session('cold'), F, opts);
-    const track = this.options.warmStart === 'track';
-    let warm: LayerRoots[];
-    if (track) {
-      // Gates first (power iterations, scalar outputs); the correcting graph only if a layer needs it.
-      const P0 = previous.map((p) => previousParts(p).P);
-      const gate = this.options.gate ?? DEFAULT_TRACK_GATE;
-      const feeds: Record<string, Tensor> = {};
-      F.forEach((f, i) => {
-        const d = this.dims[i]!;
-        feeds[rootNames.F(i)] = { dtype: 'float32', dims: [d, d], data: f };
-        feeds[rootNames.P0(i)] = { dtype: 'float32', dims: [d, d], data: P0[i]! };
-      });
-      const out = await (await this.session('gates')).run(feeds);
-      const gates = F.map((_, i) => (out[rootNames.gate(i)]!.data as Float32Array)[0]!);
-      // Correct only the dimension groups with a layer above its gate (one graph per group), so a
-      // kept 785-wide layer costs no d×d feeds or outputs while its 81-wide neighbours are corrected.
-      warm = gates.map((g, i) => keptRoots(P0[i]!, g));
-      for (const d of new Set(this.dims)) {
-        const members = this.dims.flatMap((di, i) => (di === d ? [i] : []));
-        if (members.every((i) => gates[i]! <= gate)) continue;
-        const pick = <T>(xs: readonly T[]) => members.map((i) => xs[i]!);
-        // One NS step leaves ≈ ¾ρ²; beyond TRACK_ONE_STEP (¾·0.3² ≈ 0.07) take two.
-        const steps = Math.max(...pick(gates)) <= TRACK_ONE_STEP ? 1 : 2;
-        const roots = await computeRoots(await this.session(`track${steps}:${d}`), pick(F), { ...opts, previous: pick(P0), gates: pick(gates), tolerance: DEFAULT_TRACK_TOLERANCE, gate });
-        members.forEach((i, j) => (warm[i] = roots[j]!));
-      }
-    } else {
-      const start = previous.every((p) => !(p instanceof Float32Array) && p.S) ? 'warm' : 'warmP';
-      warm = await computeRoots(await this.session(start), F, { ...opts, previous });
-    }
+    if (this.options.warmStart === 'track') return this.track(F, previous.map((p) => previousParts(p).P), opts);
+    const start = previous.every((p) => !(p instanceof Float32Array) && p.S) ? 'warm' : 'warmP';
+    const warm = await computeRoots(await this.session(start), F, { ...opts, previous });
     if (this.options.fallbackToCold === false || warm.every((l) => l.ok)) return warm;
     const cold = await computeRoots(await this.session('cold'), F, opts);
-    // A tracked refresh that fails anywhere is redone cold everywhere: the blocks of a unit layer
-    // then share one kind of roots (a layer installs one remap), and a failure this far (a drift
-    // beyond reach, or damping raised after a divergence) is rare and usually everywhere.
-    if (track) return cold;
     return warm.map((l, i) => (l.ok ? l : cold[i]!.ok ? cold[i]! : { ...cold[i]!, reason: `warm: ${l.reason}; cold: ${cold[i]!.reason}` }));
+  }
+
+  /**
+   * A tracked refresh: the gates first (power iterations, scalar outputs), then per dimension group
+   * only what it needs: nothing when every layer is within the gate; a one- or two-step correction;
+   * or, when a layer is far (gate > TRACK_FAR) or a correction fails, a cold refresh of that group.
+   * So a kept 785-wide layer costs no d×d feeds or outputs while its 81-wide neighbours are
+   * corrected, and a far 81-wide group is rooted cold without the 785-wide one. The blocks of a
+   * unit layer share a dimension, hence a group, hence one kind of roots (a layer installs one remap).
+   */
+  private async track(F: readonly Float32Array[], P0: Float32Array[], opts: ComputeRootsOptions): Promise<LayerRoots[]> {
+    const gate = this.options.gate ?? DEFAULT_TRACK_GATE;
+    const feeds: Record<string, Tensor> = {};
+    F.forEach((f, i) => {
+      const d = this.dims[i]!;
+      feeds[rootNames.F(i)] = { dtype: 'float32', dims: [d, d], data: f };
+      feeds[rootNames.P0(i)] = { dtype: 'float32', dims: [d, d], data: P0[i]! };
+    });
+    const out = await (await this.session('gates')).run(feeds);
+    const gates = F.map((_, i) => (out[rootNames.gate(i)]!.data as Float32Array)[0]!);
+    const roots = gates.map((g, i) => keptRoots(P0[i]!, g));
+    for (const d of new Set(this.dims)) {
+      const members = this.dims.flatMap((di, i) => (di === d ? [i] : []));
+      const pick = <T>(xs: readonly T[]) => members.map((i) => xs[i]!);
+      const mine = pick(gates);
+      if (mine.every((g) => g <= gate)) continue;
+      let group: LayerRoots[] | undefined;
+      if (mine.every((g) => g <= TRACK_FAR)) {
+        // One NS step leaves ≈ ¾ρ²; beyond TRACK_ONE_STEP (¾·0.3² ≈ 0.07) take two.
+        const steps = Math.max(...mine) <= TRACK_ONE_STEP ? 1 : 2;
+        group = await computeRoots(await this.session(`track${steps}:${d}`), pick(F), { ...opts, previous: pick(P0), gates: mine, tolerance: DEFAULT_TRACK_TOLERANCE, gate });
+      }
+      if (!group || (this.options.fallbackToCold !== false && !group.every((l) => l.ok))) {
+        group = await computeRoots(await this.session(`cold:${d}`), pick(F), opts);
+      }
+      members.forEach((i, j) => (roots[i] = group![j]!));
+    }
+    return roots;
   }
 
   /**
@@ -299,19 +306,26 @@ export class RootRefresher {
     const { scale, dampingRel, scaledNs } = this.options;
     const method = this.method;
     if (start === 'gates') return buildGateGraph([...this.dims]);
+    const group = /^cold:(\d+)$/.exec(start);
+    if (group) return buildRootGraph(this.dims.filter((x) => x === Number(group[1])), this.coldOptions());
     const tracked = /^track([12]):(\d+)$/.exec(start);
     if (tracked) {
       const d = Number(tracked[2]);
       return buildRootGraph(this.dims.filter((x) => x === d), { method, iterations: Number(tracked[1]), warmStart: 'track', gateInput: true, gate: this.options.gate ?? DEFAULT_TRACK_GATE });
     }
-    const iterations = start === 'cold'
-      ? this.options.coldIterations ?? DEFAULT_ITERATIONS[method].cold
-      : this.options.warmIterations ?? DEFAULT_ITERATIONS[method].warm;
+    if (start === 'cold') return buildRootGraph([...this.dims], this.coldOptions());
+    const iterations = this.options.warmIterations ?? DEFAULT_ITERATIONS[method].warm;
     // A warm start's residual S0·(Y·Z)·P0 − I amplifies ‖Y·Z − I‖ by up to √cond(F): stop later.
     const tolerance = this.options.tolerance ?? 1e-3;
-    const stopAt = this.options.stopAt === false ? undefined : this.options.stopAt ?? (start === 'cold' ? tolerance / 10 : tolerance / 100);
-    const warmStart = start === 'cold' ? false : start === 'warm' ? true : 'P';
-    return buildRootGraph([...this.dims], { method, iterations, warmStart, scale, dampingRel, scaledNs, stopAt });
+    const stopAt = this.options.stopAt === false ? undefined : this.options.stopAt ?? tolerance / 100;
+    return buildRootGraph([...this.dims], { method, iterations, warmStart: start === 'warm' ? true : 'P', scale, dampingRel, scaledNs, stopAt });
+  }
+
+  private coldOptions(): RootGraphOptions {
+    const { scale, dampingRel, scaledNs } = this.options;
+    const tolerance = this.options.tolerance ?? 1e-3;
+    const stopAt = this.options.stopAt === false ? undefined : this.options.stopAt ?? tolerance / 10;
+    return { method: this.method, iterations: this.options.coldIterations ?? DEFAULT_ITERATIONS[this.method].cold, scale, dampingRel, scaledNs, stopAt };
   }
 
   async release(): Promise<void> {

@@ -484,7 +484,7 @@ function emitGroup(b: GraphBuilder, d: number, layers: number[], opts: RootGraph
  * to a cold refresh: plain NS steps from a spectrum of A down to (1 − ρ)/(1 + 1.5ρ) cost more
  * MatMuls there than the scaled cold iteration (~4 steps at ρ = 0.5, 3 MatMuls each).
  */
-const TRACK_FAR = 0.5;
+export const TRACK_FAR = 0.5;
 
 /** Power-iteration steps and vectors for the spectral radius estimate of a 'track' group. */
 const POWER_STEPS = 8;
