@@ -213,14 +213,14 @@ export const DEFAULT_ITERATIONS: Record<RootMethod, { cold: number; warm: number
 };
 
 /**
- * 'track' refreshes. The gate: previous roots that whiten the new F to within 10% in every
- * direction (eigenvalues of P·F·Pᵀ in [0.9, 1.1]) are kept. On MNIST the 785-wide layer's EMA
- * drifts less than that between refreshes once it has settled, and the EMA's own noise is of
- * that order, so re-rooting it buys nothing; bench/defaults.ts measured gates 0.1 and 0.2 alike
- * (3 seeds). Beyond the gate, one or two NS steps correct the roots (runtime/roots/graph.ts); a
- * drift beyond reach (ρ > 0.5) falls back to a cold refresh.
+ * 'track' refreshes. The gate: previous roots that whiten the new F to within 20% in every
+ * direction (eigenvalues of P·F·Pᵀ in [0.8, 1.2]) are kept: the EMA's own noise between refreshes
+ * is of that order with a statistic every 10 steps, so re-rooting buys nothing. bench/defaults.ts
+ * measured gates 0.1 and 0.2 alike (3 seeds: 97.23 / 97.41 and 97.23 / 97.36 % after epochs 2 / 3),
+ * and 0.2 corrects the 785-wide MNIST layer half as often. Beyond the gate, one or two NS steps
+ * correct the roots (runtime/roots/graph.ts); a drift beyond reach (ρ > 0.5) roots the group cold.
  */
-export const DEFAULT_TRACK_GATE = 0.1;
+export const DEFAULT_TRACK_GATE = 0.2;
 
 export const DEFAULT_TRACK_TOLERANCE = 0.1;
 /** The largest gate a one-step correction is used for (it leaves ≈ ¾·0.3² ≈ 0.07). */
@@ -337,7 +337,10 @@ export class RootRefresher {
   private session(start: RootStart): Promise<Session> {
     let s = this.sessions.get(start);
     if (!s) {
-      s = (this.options.sessionFactory ?? createSession)(this.graph(start), this.options.sessionOptions ?? {}, `${this.method} root graph (${start})`);
+      const options = this.options.sessionOptions ?? {};
+      // The gate graph is ~60 thin ops (d × 6 blocks): one thread, so no pool is woken for each.
+      const threads = start === 'gates' ? { intraOpNumThreads: 1 } : {};
+      s = (this.options.sessionFactory ?? createSession)(this.graph(start), { ...options, ...threads }, `${this.method} root graph (${start})`);
       this.sessions.set(start, s);
     }
     return s;

@@ -456,7 +456,9 @@ export class TrainingRun {
       }
     }
     for (const [i, l] of this.layers.entries()) if (roots[i]) l.rooted = true;
-    this.takeSnapshot();
+    // New roots change what W̃' means: a rollback must not pair old W̃' with them. Nothing installed
+    // (every layer kept its roots): the last snapshot still holds.
+    if (roots.some((r) => r)) this.takeSnapshot();
   }
 
   /** A layer's remap graph ('roots': W̃'·P_old·S_new; 'track': the m-row solve), opened once. */
