@@ -1,0 +1,106 @@
+/**
+ * The work one node does, from its bound (all-numeric) shapes: one rule per op, looked up by op
+ * type (STYLE.md §2), with families as named sets. Three kinds, after how onnxruntime's CPU EP
+ * spends the time (passes/cost/machine.ts turns work into seconds):
+ *
+ *   gemm    MatMul, Gemm, Conv, ConvTranspose: MLAS kernels, bound by FLOPs
+ *           MatMul  [..., m, k]·[..., k, n]      flops 2·batch·m·k·n
+ *           Gemm    op(A) [M, K]·op(B) [K, N]     flops 2·M·K·N (+ M·N with C)
+ *           Conv    W [Cout, Cin/g, k…]           flops 2·N·Cout·∏out·(Cin/g)·∏k
+ *           ConvTranspose W [Cin, Cout/g, k…]     flops 2·N·Cin·∏in·(Cout/g)·∏k
+ *   memory  everything else: bound by the bytes read and written (inputs + outputs)
+ *   view    Shape, Size, Reshape, Squeeze, …: a kernel call, no data moved (metadata or an alias)
+ *
+ * `parallelWork` is what MLAS compares with its threading threshold (m·k·n per product).
+ */
+import { attrInt } from '../../src/ir/attrs.js';
+import type { Node } from '../../src/ir/graph.js';
+import { elementCount } from '../../src/onnx/tensor.js';
+
+export type WorkKind = 'gemm' | 'memory' | 'view';
+
+export interface OpWork {
+  kind: WorkKind;
+  /** Floating-point operations (a multiply-add counts 2). */
+  flops: number;
+  /** Bytes read and written (memory-bound ops; inputs + outputs). */
+  bytes: number;
+  /** gemm: m·k·n summed over the batch of products (MLAS's threading test). */
+  parallelWork?: number;
+}
+
+/** Shapes and element sizes of a node's inputs and outputs ('' inputs: undefined). */
+export interface NodeShapes {
+  inputs: (readonly number[] | undefined)[];
+  outputs: (readonly number[] | undefined)[];
+  inputBytes: number[];
+  outputBytes: number[];
+}
+
+export type WorkRule = (node: Node, s: NodeShapes) => OpWork;
+
+/** Ops that read or write no tensor data: metadata or a view of their input. */
+export const VIEW_OPS = new Set(['Shape', 'Size', 'Reshape', 'Squeeze', 'Unsqueeze', 'Flatten']);
+
+/** Ops onnxruntime's graph optimizer removes before running (level 'all'). */
+export const ELIMINATED_OPS = new Set(['Identity', 'Dropout']);
+
+const product = (a: readonly number[]) => elementCount(a);
+
+/** Every tensor a node reads and writes, in bytes (the default: a memory-bound kernel). */
+export function movedBytes(s: NodeShapes): number {
+  let bytes = 0;
+  s.inputs.forEach((d, i) => d && (bytes += product(d) * s.inputBytes[i]!));
+  s.outputs.forEach((d, i) => d && (bytes += product(d) * s.outputBytes[i]!));
+  return bytes;
+}
+
+const memory: WorkRule = (_n, s) => ({ kind: 'memory', flops: s.outputs[0] ? product(s.outputs[0]) : 0, bytes: movedBytes(s) });
+const view: WorkRule = () => ({ kind: 'view', flops: 0, bytes: 0 });
+
+function gemm(flops: number, parallelWork: number): OpWork {
+  return { kind: 'gemm', flops, bytes: 0, parallelWork };
+}
+
+export const workRules = {
+  // [..., m, k]·[..., k, n]: 1-D operands gain and lose a unit axis (numpy matmul).
+  MatMul: (_n, s) => {
+    const [a, b] = s.inputs;
+    const y = s.outputs[0];
+    if (!a || !b || !y) return memory(_n, s);
+    const k = a[a.length - 1]!;
+    const m = a.length >= 2 ? a[a.length - 2]! : 1;
+    const n = b.length >= 2 ? b[b.length - 1]! : 1;
+    const batch = product(y) / (m * n);
+    return gemm(2 * batch * m * k * n, batch * m * k * n);
+  },
+  Gemm: (n, s) => {
+    const [a, b, c] = s.inputs;
+    if (!a || !b) return memory(n, s);
+    const [M, K] = attrInt(n, 'transA', 0) ? [a[1]!, a[0]!] : [a[0]!, a[1]!];
+    const N = attrInt(n, 'transB', 0) ? b[0]! : b[1]!;
+    return gemm(2 * M * K * N + (c ? M * N : 0), M * K * N);
+  },
+  Conv: (n, s) => {
+    const [x, w] = s.inputs;
+    const y = s.outputs[0];
+    if (!x || !w || !y) return memory(n, s);
+    // Per output element: Cin/g·∏k multiply-adds (w[1] is Cin/g).
+    const macs = product(y) * product(w.slice(1));
+    return gemm(2 * macs, macs);
+  },
+  ConvTranspose: (n, s) => {
+    const [x, w] = s.inputs;
+    if (!x || !w) return memory(n, s);
+    // Each input element scatters into Cout/g·∏k outputs (w: [Cin, Cout/g, k…]).
+    const macs = product(x) * product(w.slice(1));
+    return gemm(2 * macs, macs);
+  },
+  ...Object.fromEntries([...VIEW_OPS].map((op) => [op, view])),
+} satisfies Record<string, WorkRule>;
+
+/** The node's work: its op's rule, or a memory-bound kernel for any other op. */
+export function nodeWork(node: Node, shapes: NodeShapes): OpWork {
+  const rule = (workRules as Record<string, WorkRule>)[node.opType];
+  return rule ? rule(node, shapes) : memory(node, shapes);
+}

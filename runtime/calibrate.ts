@@ -1,0 +1,269 @@
+/**
+ * Measures the cost model's machine profile (passes/cost/machine.ts) with microbenchmarks, and
+ * caches it per machine (CPU model, core count, Node and onnxruntime versions):
+ *
+ *   run, input, output   a one-kernel graph; 33 inputs against 1; 9 outputs against 1
+ *   node                 a chain of 65 tiny kernels (Add, Mul, Relu, Where, …) against 1
+ *   memory, outputByte   a chain of Adds over 256K floats (1 MiB tensors); a 1 MiB output against a tiny one
+ *   gemm                 chains of square MatMuls at n = 96…512 (threaded: FLOP/s and fixed cost by a
+ *                        least-squares fit) and n = 32 (below MLAS's threading threshold)
+ *   host                 the trainer's own loops: FisherEma.update, the Optimizer updates, a finite
+ *                        check, typed-array copies, a float64 matmul, and the fixed cost of a
+ *                        TrainingRun.step on a 4-2 model (its step minus its graph run)
+ *
+ * Every figure is the median of repeated timings after a warm-up; the whole takes a few seconds.
+ * The cache lives in $SNGD_CACHE_DIR, else $XDG_CACHE_HOME/sngd, else ~/.cache/sngd.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { GraphBuilder } from '../models/builder.js';
+import { buildMlp } from '../models/mlp.js';
+import { compileModel } from '../passes/compile.js';
+import { DEFAULT_PROFILE, type MachineProfile } from '../passes/cost/index.js';
+import { L2_INPUT } from '../passes/training/index.js';
+import { writeFileAtomic } from '../src/onnx/codec.js';
+import { matmul, mat } from '../src/numerics/linalg.js';
+import { Rng } from '../src/numerics/random.js';
+import { float32Tensor, type Tensor } from '../src/onnx/tensor.js';
+import { FisherEma } from './fisher.js';
+import { Optimizer, defaultOptimizerConfig, type OptimizerName } from './optimizers.js';
+import { createSession, type SessionOptions } from './ort.js';
+import { DEFAULT_SNGD, TrainingRun } from './run.js';
+
+export interface CalibrationCache {
+  /** The machine the profile was measured on (machineKey()). */
+  key: string;
+  profile: MachineProfile;
+}
+
+/** What a profile is valid for: CPU model, cores, Node and onnxruntime versions. */
+export function machineKey(): string {
+  let ort = 'unknown';
+  try {
+    ort = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    // keep 'unknown'
+  }
+  return `${os.cpus()[0]?.model?.trim() ?? 'cpu'} × ${os.availableParallelism()}; node ${process.version}; onnxruntime-node ${ort}`;
+}
+
+export function defaultCalibrationFile(): string {
+  const dir = process.env.SNGD_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'sngd');
+  return path.join(dir, 'calibration.json');
+}
+
+/** The cached profile, if the file exists and was measured on this machine. */
+export function readCalibration(file = defaultCalibrationFile()): MachineProfile | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    const cache = JSON.parse(fs.readFileSync(file, 'utf8')) as CalibrationCache;
+    if (cache.key !== machineKey() || !cache.profile?.calibrated) return undefined;
+    return { ...DEFAULT_PROFILE, ...cache.profile, host: { ...DEFAULT_PROFILE.host, ...cache.profile.host } };
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeCalibration(profile: MachineProfile, file = defaultCalibrationFile()): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  writeFileAtomic(file, JSON.stringify({ key: machineKey(), profile } satisfies CalibrationCache, null, 2) + '\n');
+}
+
+export interface ProfileRequest {
+  /** true: measure again; false: never measure (the cache, else the defaults); undefined: measure only without a cache. */
+  calibrate?: boolean;
+  file?: string;
+  sessionOptions?: SessionOptions;
+  log?: (message: string) => void;
+}
+
+/** The machine profile for a report: cached, freshly measured (and cached), or the defaults. */
+export async function machineProfile(req: ProfileRequest = {}): Promise<MachineProfile> {
+  const file = req.file ?? defaultCalibrationFile();
+  const cached = req.calibrate ? undefined : readCalibration(file);
+  if (cached || req.calibrate === false) return cached ?? DEFAULT_PROFILE;
+  req.log?.(`calibrating the cost model on this machine (a few seconds; cached in ${file})`);
+  const profile = await calibrate(req.sessionOptions ?? {});
+  writeCalibration(profile, file);
+  return profile;
+}
+
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+
+/** Median seconds of `fn` over `reps` runs after `warm` warm-up runs. */
+async function timeIt(fn: () => unknown, reps = 30, warm = 5): Promise<number> {
+  for (let i = 0; i < warm; i++) await fn();
+  const t: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    t.push(performance.now() - t0);
+  }
+  return median(t) / 1000;
+}
+
+/** Seconds of one run of a graph built by `build` (inputs drawn at their shapes). */
+async function graphTime(options: SessionOptions, build: (b: GraphBuilder) => void, reps = 30): Promise<number> {
+  const b = new GraphBuilder('calibration');
+  build(b);
+  const model = b.build();
+  const rng = new Rng(1);
+  const feeds: Record<string, Tensor> = {};
+  for (const v of model.graph.inputs) {
+    const dims = v.shape as number[];
+    feeds[v.name] = float32Tensor(dims, rng.floats(dims.reduce((a, d) => a * d, 1), 0.5, 1.5));
+  }
+  const s = await createSession(model, options, 'calibration graph');
+  try {
+    return await timeIt(() => s.run(feeds), reps);
+  } finally {
+    await s.release();
+  }
+}
+
+/** Kernels of the tiny-op chain, one each (a mix like a training graph's glue). */
+const TINY_OPS: ((b: GraphBuilder, h: string, w: string) => string)[] = [
+  (b, h, w) => b.op('Add', [h, w]),
+  (b, h, w) => b.op('Mul', [h, w]),
+  (b, h) => b.op('Relu', [h]),
+  (b, h, w) => b.op('Sub', [h, w]),
+  (b, h, w) => b.op('Max', [h, w]),
+  (b, h) => b.op('Abs', [h]),
+];
+
+/** A chain of `k` kernels: tiny ops on [8], or MatMuls, or Adds over `n` floats. */
+function chain(kind: 'tiny' | 'matmul' | 'add', k: number, n: number): (b: GraphBuilder) => void {
+  return (b) => {
+    const dims = kind === 'matmul' ? [n, n] : [kind === 'tiny' ? 8 : n];
+    let h = b.input('x', 'float32', dims);
+    const w = b.input('w', 'float32', dims);
+    for (let i = 0; i < k; i++) h = kind === 'matmul' ? b.op('MatMul', [h, w]) : kind === 'add' ? b.op('Add', [h, w]) : TINY_OPS[i % TINY_OPS.length]!(b, h, w);
+    b.output(h, 'float32', dims);
+  };
+}
+
+/** Seconds per kernel of a chain: (t(1 + k) − t(1)) / k. */
+async function perKernel(o: SessionOptions, kind: 'tiny' | 'matmul' | 'add', n: number, k: number, reps = 30): Promise<number> {
+  const one = await graphTime(o, chain(kind, 1, n), reps);
+  const many = await graphTime(o, chain(kind, 1 + k, n), reps);
+  return Math.max(0, (many - one) / k);
+}
+
+export async function calibrate(options: SessionOptions): Promise<MachineProfile> {
+  const p: MachineProfile = { ...DEFAULT_PROFILE, host: { ...DEFAULT_PROFILE.host }, calibrated: true, date: new Date().toISOString(), machine: machineKey() };
+  // Fixed costs of a run, and of a kernel.
+  const one = await graphTime(options, chain('tiny', 1, 8), 60);
+  p.node = await perKernel(options, 'tiny', 8, 64, 60);
+  const inputs = await graphTime(options, (b) => {
+    const xs = Array.from({ length: 33 }, (_, i) => b.input(`x${i}`, 'float32', [8]));
+    b.output(b.op('Sum', xs), 'float32', [8]);
+  }, 60);
+  const sum1 = await graphTime(options, (b) => b.output(b.op('Sum', [b.input('x0', 'float32', [8])]), 'float32', [8]), 60);
+  p.input = Math.max(0, (inputs - sum1) / 32);
+  const outputs = await graphTime(options, (b) => {
+    const x = b.input('x', 'float32', [8]);
+    for (let i = 0; i < 9; i++) b.output(b.op('Relu', [x]), 'float32', [8]);
+  }, 60);
+  p.output = Math.max(0, (outputs - one) / 8 - p.node);
+  p.run = Math.max(0, one - p.node - p.input - p.output);
+
+  // Memory-bound kernels and copying outputs back: 256K floats (1 MiB).
+  const N = 1 << 18;
+  p.memoryBytes = (12 * N) / Math.max(1e-9, (await perKernel(options, 'add', N, 8)) - p.node);
+  const big = await graphTime(options, (b) => b.output(b.op('Relu', [b.input('x', 'float32', [N])]), 'float32', [N]));
+  const small = await graphTime(options, (b) => b.output(b.op('Relu', [b.input('x', 'float32', [8])]), 'float32', [8]));
+  p.outputByte = Math.max(0, (big - small - (8 * N) / p.memoryBytes) / (4 * N));
+
+  // MatMul: threaded sizes fitted as t = overhead + flops/rate (relative least squares), one single-threaded size.
+  const sizes = [96, 160, 256, 384, 512];
+  const ts: number[] = [];
+  for (const n of sizes) ts.push((await perKernel(options, 'matmul', n, n >= 384 ? 4 : 8, n >= 384 ? 10 : 20)) - p.node);
+  const fit = relativeLineFit(sizes.map((n) => 2 * n ** 3), ts);
+  p.gemmOverhead = Math.max(0, fit.intercept);
+  p.gemmFlops = 1 / fit.slope;
+  p.gemmFlopsSingle = (2 * 32 ** 3) / Math.max(1e-9, (await perKernel(options, 'matmul', 32, 32, 40)) - p.node);
+
+  p.host = await hostRates(options);
+  return p;
+}
+
+/** Minimizes Σ((a + b·x_i)/y_i − 1)²: every size counts by its relative error. */
+export function relativeLineFit(x: number[], y: number[]): { intercept: number; slope: number } {
+  // Normal equations of the weighted problem with weights 1/y_i².
+  let s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
+  x.forEach((xi, i) => {
+    const w = 1 / y[i]! ** 2;
+    s00 += w;
+    s01 += w * xi;
+    s11 += w * xi * xi;
+    r0 += w * y[i]!;
+    r1 += w * xi * y[i]!;
+  });
+  const det = s00 * s11 - s01 * s01;
+  const intercept = (r0 * s11 - r1 * s01) / det;
+  const slope = (s00 * r1 - s01 * r0) / det;
+  // A negative intercept (noise) would let small products cost less than nothing: refit through 0.
+  if (intercept < 0) return { intercept: 0, slope: r1 / s11 };
+  return { intercept, slope };
+}
+
+async function hostRates(options: SessionOptions): Promise<MachineProfile['host']> {
+  const rng = new Rng(2);
+  const d = 512;
+  const ema = new FisherEma(d, 0.995, 'identity');
+  const stat = rng.floats(d * d);
+  const n = 1 << 20;
+  const w = rng.floats(n, -1, 1);
+  const g = rng.floats(n, -1e-6, 1e-6);
+  const update = async (name: OptimizerName) => {
+    const opt = new Optimizer({ ...defaultOptimizerConfig(name), ...(name === 'momentum' ? { momentum: 0.9 } : {}) });
+    const params = new Map([['w', w]]);
+    const grads = new Map([['w', g]]);
+    return (await timeIt(() => opt.step(params, grads, [{ name: 'w', rank: 2 }], 1e-9), 15, 3)) / n;
+  };
+  const a = mat(96, 96, rng.floats(96 * 96));
+  const f64 = new Float64Array(n);
+  return {
+    ema: (await timeIt(() => ema.update(stat), 20, 3)) / (d * d),
+    finite: (await timeIt(() => allFinite(w), 20, 3)) / n,
+    sgd: await update('sgd'),
+    momentum: await update('momentum'),
+    adam: await update('adam'),
+    copyByte: (await timeIt(() => f64.slice(), 20, 3)) / (8 * n),
+    f64Mac: (await timeIt(() => matmul(a, a), 10, 2)) / 96 ** 3,
+    step: await stepOverhead(options),
+  };
+}
+
+/** The same loop as TrainingRun's finite check. */
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
+/** A TrainingRun.step of a 4-2 softmax model minus a bare run of its training graph: the step's fixed host cost. */
+async function stepOverhead(options: SessionOptions): Promise<number> {
+  const model = buildMlp({ layers: [4, 2] });
+  const x = float32Tensor([2, 4], [1, 2, 3, 4, 5, 6, 7, 8]);
+  const labels: Tensor = { dtype: 'int64', dims: [2], data: BigInt64Array.of(0n, 1n) };
+  const compiled = compileModel(model, { loss: 'ce', l2: true, fisher: false, batchSize: 2 });
+  const feeds: Record<string, Tensor> = { [L2_INPUT]: float32Tensor([], [0]) };
+  for (const i of compiled.manifest.train!.inputs) {
+    if (i.role === 'data') feeds[i.name] = x;
+    else if (i.role === 'label') feeds[i.name] = labels;
+    else if (i.init) feeds[i.name] = compiled.model.graph.initializers.get(i.init)!.tensor;
+  }
+  const session = await createSession(compiled.train!, options, 'calibration training graph');
+  const bare = await timeIt(() => session.run(feeds), 60, 10);
+  await session.release();
+  const run = await TrainingRun.create(model, { optimizer: 'sgd', sngd: DEFAULT_SNGD, loss: 'ce', side: 'auto', batchSize: 2, sessionOptions: options, source: 'calibration' });
+  try {
+    const step = await timeIt(() => run.step({ [run.dataInput()]: x, labels }, 0, 0), 60, 10);
+    return Math.max(0, step - bare);
+  } finally {
+    await run.release();
+  }
+}
