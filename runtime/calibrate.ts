@@ -5,8 +5,11 @@
  *   run, input, output   a one-kernel graph; 33 inputs against 1; 9 outputs against 1
  *   node                 a chain of 65 tiny kernels (Add, Mul, Relu, Where, …) against 1
  *   memory, outputByte   a chain of Adds over 256K floats (1 MiB tensors); a 1 MiB output against a tiny one
- *   gemm                 chains of square MatMuls at n = 96…512 (threaded: FLOP/s and fixed cost by a
- *                        least-squares fit) and n = 32 (below MLAS's threading threshold)
+ *   gemm                 chains of square MatMuls: n = 96…512 (threaded FLOP/s, a least-squares line),
+ *                        n = 48, 64 (the pool's wake-up), n = 32 (below MLAS's threading threshold)
+ *   convolutions         two Convs whose time is their im2col (one output channel, 32·3·3 patches) in
+ *                        rows of 32 and of 2 elements, and a ConvTranspose of 1024 tiny per-image
+ *                        calls (the per-call cost)
  *   host                 the trainer's own loops: FisherEma.update, the Optimizer updates, a finite
  *                        check, typed-array copies, a float64 matmul, and the fixed cost of a
  *                        TrainingRun.step on a 4-2 model (its step minus its graph run)
@@ -177,14 +180,35 @@ export async function calibrate(options: SessionOptions): Promise<MachineProfile
   const small = await graphTime(options, (b) => b.output(b.op('Relu', [b.input('x', 'float32', [8])]), 'float32', [8]));
   p.outputByte = Math.max(0, (big - small - (8 * N) / p.memoryBytes) / (4 * N));
 
-  // MatMul: threaded sizes fitted as t = overhead + flops/rate (relative least squares), one single-threaded size.
+  // MatMul: the threaded rate from a relative least-squares line through n = 96…512; the pool's
+  // wake-up from n = 48 and 64 (just above MLAS's threshold: little arithmetic); the one-thread
+  // rate from n = 32 (below it), no faster than the pool.
   const sizes = [96, 160, 256, 384, 512];
   const ts: number[] = [];
   for (const n of sizes) ts.push((await perKernel(options, 'matmul', n, n >= 384 ? 4 : 8, n >= 384 ? 10 : 20)) - p.node);
-  const fit = relativeLineFit(sizes.map((n) => 2 * n ** 3), ts);
-  p.gemmOverhead = Math.max(0, fit.intercept);
-  p.gemmFlops = 1 / fit.slope;
-  p.gemmFlopsSingle = (2 * 32 ** 3) / Math.max(1e-9, (await perKernel(options, 'matmul', 32, 32, 40)) - p.node);
+  p.gemmFlops = 1 / relativeLineFit(sizes.map((n) => 2 * n ** 3), ts).slope;
+  const wake = [];
+  for (const n of [48, 64]) wake.push((await perKernel(options, 'matmul', n, 32, 40)) - p.node - (2 * n ** 3) / p.gemmFlops);
+  p.gemmOverhead = Math.max(0, median(wake));
+  p.gemmFlopsSingle = Math.min(p.gemmFlops, (2 * 32 ** 3) / Math.max(1e-9, (await perKernel(options, 'matmul', 32, 64, 60)) - p.node));
+
+  // Convolutions: two Convs whose time is their im2col (one output channel, 32·3·3 patches), in
+  // rows of 32 and of 2 elements; a ConvTranspose of 1024 tiny per-image calls (the per-call cost).
+  p.threads = os.availableParallelism();
+  const kernel = async (op: string, x: number[], w: number[], y: number[], attrs: Record<string, number[]>) => {
+    const t = await graphTime(options, (b) => b.output(b.op(op, [b.input('x', 'float32', x), b.input('w', 'float32', w)], attrs), 'float32', y), 20);
+    return Math.max(0, t - one + p.node - p.input - 4 * y.reduce((a, d) => a * d, 1) * p.outputByte);
+  };
+  const wide = await kernel('Conv', [4, 32, 32, 32], [1, 32, 3, 3], [4, 1, 32, 32], { pads: [1, 1, 1, 1] });
+  const narrow = await kernel('Conv', [4, 32, 512, 2], [1, 32, 3, 3], [4, 1, 512, 2], { pads: [1, 1, 1, 1] });
+  const transpose = await kernel('ConvTranspose', [1024, 1, 4, 4], [1, 1, 2, 2], [1024, 1, 8, 8], { strides: [2, 2] });
+  // Per call (4 calls over min(threads, 4)): elements·im2col + rows·im2colRow + its product.
+  const perCall = (t: number, S: number) => (t - p.node) / (4 / Math.min(p.threads, 4)) - (2 * 288 * S) / p.gemmFlopsSingle;
+  const [a, b] = [perCall(wide, 1024), perCall(narrow, 1024)];
+  // wide: 288·1024 elements in 288·32 rows; narrow: the same elements in 288·512 rows.
+  p.im2colRow = Math.max(0, (b - a) / (288 * (512 - 32)));
+  p.im2col = Math.max(1e-12, (a - 288 * 32 * p.im2colRow) / (288 * 1024));
+  p.convCall = Math.max(0, (transpose - p.node) / 1024 - 64 * p.im2col - 16 * p.im2colRow - (2 * 4 * 16) / p.gemmFlopsSingle);
 
   p.host = await hostRates(options);
   return p;

@@ -7,6 +7,9 @@
  *   node       = node overhead + one of
  *                  gemm    flops/gemmFlops + gemmOverhead     (MLAS threads the product)
  *                          flops/gemmFlopsSingle              (m·k·n below gemmThreadWork: one thread)
+ *                          convolutions: per call (image × group) convCall + its product + its
+ *                          im2col/col2im copy (elements·im2col + rows·im2colRow); Conv's calls
+ *                          spread over the threads
  *                  memory  bytes/memoryBytes
  *                  view    0
  *   host       = per-element costs of the JavaScript loops of TrainingRun.step (runtime/run.ts)
@@ -51,6 +54,12 @@ export interface MachineProfile {
   gemmThreadWork: number;
   /** Bytes/s of memory-bound kernels. */
   memoryBytes: number;
+  /** onnxruntime's intra-op threads (one per core). */
+  threads: number;
+  /** Convolutions: seconds per element and per contiguous row through im2col/col2im (one thread), and per product call. */
+  im2col: number;
+  im2colRow: number;
+  convCall: number;
   host: HostRates;
 }
 
@@ -70,12 +79,17 @@ export const DEFAULT_PROFILE: MachineProfile = {
   gemmFlopsSingle: 80e9,
   gemmThreadWork: 65536,
   memoryBytes: 40e9,
+  threads: 2,
+  im2col: 0.2e-9,
+  im2colRow: 4e-9,
+  convCall: 0.2e-6,
   host: { ema: 2e-9, finite: 1.2e-9, sgd: 1.5e-9, momentum: 2e-9, adam: 5e-9, copyByte: 0.06e-9, f64Mac: 1e-9, step: 20e-6 },
 };
 
 /** Seconds of one kernel doing this work. */
 export function workSeconds(w: OpWork, p: MachineProfile): number {
-  return p.node + computeSeconds(w, p) + (w.kind === 'gemm' && threaded(w, p) ? p.gemmOverhead : 0);
+  const { overhead, compute } = workParts(w, p);
+  return overhead + compute;
 }
 
 /** Seconds of one node (0 for a node onnxruntime removes). */
@@ -83,13 +97,25 @@ export function nodeSeconds(c: NodeCost, p: MachineProfile): number {
   return c.skipped ? 0 : workSeconds(c.work, p);
 }
 
-/** The work's FLOP or memory time, without fixed costs. */
-function computeSeconds(w: OpWork, p: MachineProfile): number {
-  if (w.kind === 'gemm') return w.flops / (threaded(w, p) ? p.gemmFlops : p.gemmFlopsSingle);
-  return w.kind === 'memory' ? w.bytes / p.memoryBytes : 0;
+/** A kernel's fixed costs (launch, pool wake-ups, per-call setup) and its FLOP, copy or memory time. */
+function workParts(w: OpWork, p: MachineProfile): { overhead: number; compute: number } {
+  if (w.kind === 'view') return { overhead: p.node, compute: 0 };
+  if (w.kind === 'memory') return { overhead: p.node, compute: w.bytes / p.memoryBytes };
+  const threaded = (w.parallelWork ?? Infinity) >= p.gemmThreadWork;
+  if (!w.conv) return { overhead: p.node + (threaded ? p.gemmOverhead : 0), compute: w.flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) };
+  const { calls, spread } = w.conv;
+  const flops = w.flops / calls;
+  const copy = w.conv.copied * p.im2col + w.conv.rows * p.im2colRow;
+  if (spread && calls > 1 && p.threads > 1) {
+    // MLAS hands whole calls to its threads; each runs its im2col and product alone.
+    const share = calls / Math.min(p.threads, calls);
+    return { overhead: p.node + share * p.convCall, compute: share * (flops / p.gemmFlopsSingle + copy) };
+  }
+  return {
+    overhead: p.node + calls * (p.convCall + (threaded ? p.gemmOverhead : 0)),
+    compute: calls * (flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) + copy),
+  };
 }
-
-const threaded = (w: OpWork, p: MachineProfile) => (w.parallelWork ?? Infinity) >= p.gemmThreadWork;
 
 export interface GraphSeconds {
   seconds: number;
@@ -116,12 +142,12 @@ export function graphSeconds(w: GraphWork, p: MachineProfile): GraphSeconds {
       out.skipped++;
       continue;
     }
-    const s = nodeSeconds(c, p);
+    const { overhead, compute } = workParts(c.work, p);
+    const s = overhead + compute;
     out.nodes++;
     out.seconds += s;
     out.flops += c.work.flops;
-    const compute = computeSeconds(c.work, p);
-    out.overhead += s - compute;
+    out.overhead += overhead;
     if (c.work.kind === 'gemm') out.gemm += compute;
     else out.memory += compute;
     if (c.layer) out.layers.set(c.layer, (out.layers.get(c.layer) ?? 0) + s);

@@ -8,12 +8,17 @@
  *           Gemm    op(A) [M, K]·op(B) [K, N]     flops 2·M·K·N (+ M·N with C)
  *           Conv    W [Cout, Cin/g, k…]           flops 2·N·Cout·∏out·(Cin/g)·∏k
  *           ConvTranspose W [Cin, Cout/g, k…]     flops 2·N·Cin·∏in·(Cout/g)·∏k
+ *           A convolution is one product per image and group (`calls`), each behind an
+ *           copy: Conv expands the patches of its input (im2col: Cin/g·∏k × ∏out elements, in rows
+ *           of the output's last axis; none for a pointwise Conv), and MLAS spreads the calls over
+ *           its threads; ConvTranspose scatters its product back (col2im: Cout/g·∏k × ∏in, in rows
+ *           of the input's last axis), one call after another.
  *   memory  everything else: bound by the bytes read and written (inputs + outputs)
  *   view    Shape, Size, Reshape, Squeeze, …: a kernel call, no data moved (metadata or an alias)
  *
- * `parallelWork` is what MLAS compares with its threading threshold (m·k·n per product).
+ * `parallelWork` is what MLAS compares with its threading threshold (m·k·n of one product).
  */
-import { attrInt } from '../../src/ir/attrs.js';
+import { attrInt, attrInts } from '../../src/ir/attrs.js';
 import type { Node } from '../../src/ir/graph.js';
 import { elementCount } from '../../src/onnx/tensor.js';
 
@@ -25,8 +30,17 @@ export interface OpWork {
   flops: number;
   /** Bytes read and written (memory-bound ops; inputs + outputs). */
   bytes: number;
-  /** gemm: m·k·n summed over the batch of products (MLAS's threading test). */
+  /** gemm: m·k·n of one call's product (MLAS's threading test); a MatMul's batch is one call. */
   parallelWork?: number;
+  /** Convolutions: products run one per image and group, and how they share the threads. */
+  conv?: {
+    calls: number;
+    /** Elements each call copies through im2col (Conv) or col2im (ConvTranspose), and in how many contiguous rows. */
+    copied: number;
+    rows: number;
+    /** Conv: the calls are spread over the threads (each single-threaded); ConvTranspose: one after another. */
+    spread: boolean;
+  };
 }
 
 /** Shapes and element sizes of a node's inputs and outputs ('' inputs: undefined). */
@@ -85,16 +99,21 @@ export const workRules = {
     const [x, w] = s.inputs;
     const y = s.outputs[0];
     if (!x || !w || !y) return memory(n, s);
-    // Per output element: Cin/g·∏k multiply-adds (w[1] is Cin/g).
-    const macs = product(y) * product(w.slice(1));
-    return gemm(2 * macs, macs);
+    const groups = attrInt(n, 'group', 1);
+    const calls = x[0]! * groups;
+    const [M, K, S] = [w[0]! / groups, product(w.slice(1)), product(y.slice(2))];
+    const pointwise = product(w.slice(2)) === 1 && !(attrInts(n, 'strides') ?? []).some((v) => v !== 1) && !(attrInts(n, 'pads') ?? []).some((v) => v !== 0);
+    const rows = K * product(y.slice(2, -1));
+    return { ...gemm(2 * calls * M * K * S, M * K * S), conv: { calls, copied: pointwise ? 0 : K * S, rows: pointwise ? 0 : rows, spread: true } };
   },
   ConvTranspose: (n, s) => {
     const [x, w] = s.inputs;
     if (!x || !w) return memory(n, s);
-    // Each input element scatters into Cout/g·∏k outputs (w: [Cin, Cout/g, k…]).
-    const macs = product(x) * product(w.slice(1));
-    return gemm(2 * macs, macs);
+    const groups = attrInt(n, 'group', 1);
+    const calls = x[0]! * groups;
+    // Per call: Wᵀ [Cout/g·∏k, Cin/g] · X [Cin/g, ∏in], then col2im of the [Cout/g·∏k, ∏in] result.
+    const [M, K, S] = [product(w.slice(1)), w[0]! / groups, product(x.slice(2))];
+    return { ...gemm(2 * calls * M * K * S, M * K * S), conv: { calls, copied: M * S, rows: M * product(x.slice(2, -1)), spread: false } };
   },
   ...Object.fromEntries([...VIEW_OPS].map((op) => [op, view])),
 } satisfies Record<string, WorkRule>;
