@@ -8,7 +8,8 @@
  * CNN (models/), and every corpus model when ../shared/corpus (or $SNGD_CORPUS) exists — at the
  * batch size:
  *
- *   SGD step      TrainingRun.step of the plain graph: median of --steps steps after 10 warm-up steps
+ *   SGD step      TrainingRun.step of the plain graph: the median of --steps steps after 10
+ *                 warm-up steps, taken in 5 interleaved rounds (the median of the rounds' medians)
  *   SNGD step     the same with Fisher layers (reference settings, T = 100)
  *   refresh       TrainingRun.refresh: median of 3 after one that opens the root sessions
  *   SNGD total    SNGD step + refresh / T: what a training step costs on average
@@ -42,7 +43,10 @@ import { costTable, err, ms, type CostModelResults, type CostModelRow } from './
 import { argValue, BENCH_DIR, cpuTimes, log, machine, ownCpuSeconds, writeJson } from './lib.js';
 
 const batch = Number(argValue('batch') ?? 50);
-const steps = Number(argValue('steps') ?? 50);
+const stepCount = Number(argValue('steps') ?? 50);
+/** Interleaved rounds per quantity, and steps timed per round. */
+const ROUNDS = 5;
+const per = Math.max(3, Math.round(stepCount / ROUNDS));
 const only = argValue('only')?.split(',');
 const REFRESH_EVERY = DEFAULT_SNGD.refreshEvery;
 const sessionOptions = resolveDevice('cpu').sessionOptions;
@@ -110,16 +114,12 @@ function labelsFor(c: Case, out: Tensor): Tensor {
   return float32Tensor(out.dims, rng.floats(elementCount(out.dims)));
 }
 
-/** Median seconds of a bare run of a compiled training graph. */
-async function bareGraph(compiled: ReturnType<typeof compileModel>, data: Record<string, Tensor>): Promise<number> {
+/** A bare session of a compiled training graph, fed its initial state (diagnostic: the graph without the host). */
+async function bareGraph(compiled: ReturnType<typeof compileModel>, data: Record<string, Tensor>): Promise<{ run: () => Promise<unknown>; release: () => Promise<void> }> {
   const feeds: Record<string, Tensor> = { ...data, [L2_INPUT]: float32Tensor([], [1e-3]) };
   for (const i of compiled.manifest.train!.inputs) if (i.init) feeds[i.name] = compiled.model.graph.initializers.get(i.init)!.tensor;
   const s = await createSession(compiled.train!, sessionOptions, 'training graph');
-  try {
-    return await timeEach(() => s.run(feeds), steps, 10);
-  } finally {
-    await s.release();
-  }
+  return { run: () => s.run(feeds), release: () => s.release() };
 }
 
 async function measure(c: Case, profile: MachineProfile): Promise<CostModelRow> {
@@ -129,19 +129,22 @@ async function measure(c: Case, profile: MachineProfile): Promise<CostModelRow> 
   const sngdCompiled = compileModel(c.model, { ...options, fisher: true });
   const plainCompiled = compileModel(c.model, { ...options, fisher: false });
   const cost = costOf(sngdCompiled, plainCompiled, { batch, dims, optimizer: 'sngd', refreshEvery: REFRESH_EVERY, epsRel: DEFAULT_SNGD.epsRel }, profile);
-  const probe = await TrainingRun.create(c.model, { optimizer: 'sgd', sngd: DEFAULT_SNGD, loss: c.loss, side: 'auto', batchSize: batch, sessionOptions, source: c.name, dims });
-  const first = await probeOutput(probe, feeds);
-  const data = { ...feeds, labels: labelsFor(c, first) };
-  // Tiny steps: the parameters barely move, so no step trips the divergence guard.
-  const stepTime = async (run: TrainingRun) => timeEach(() => run.step(data, 1e-6, 1e-3), steps, 10);
-  const sgd = await stepTime(probe);
-  await probe.release();
+  const sgdRun = await TrainingRun.create(c.model, { optimizer: 'sgd', sngd: DEFAULT_SNGD, loss: c.loss, side: 'auto', batchSize: batch, sessionOptions, source: c.name, dims });
+  const data = { ...feeds, labels: labelsFor(c, await probeOutput(sgdRun, feeds)) };
   const run = await TrainingRun.create(c.model, { optimizer: 'sngd', sngd: DEFAULT_SNGD, loss: c.loss, side: 'auto', batchSize: batch, sessionOptions, source: c.name, dims });
-  const sngd = await stepTime(run);
+  const bare = [await bareGraph(plainCompiled, data), await bareGraph(sngdCompiled, data)];
+  // Tiny steps: the parameters barely move, so no step trips the divergence guard. Each quantity
+  // is measured in ROUNDS interleaved rounds and the median taken: a burst of other load then
+  // touches one round of each, not all of one.
+  const steps = (r: TrainingRun) => () => r.step(data, 1e-6, 1e-3);
+  const rounds: number[][] = [];
+  for (let k = 0; k < ROUNDS; k++) {
+    rounds.push([await timeEach(steps(sgdRun), per, k ? 3 : 10), await timeEach(steps(run), per, k ? 3 : 10), await timeEach(bare[0]!.run, per, 3), await timeEach(bare[1]!.run, per, 3)]);
+  }
+  const [sgd, sngd, graphPlain, graphSngd] = [0, 1, 2, 3].map((i) => med(rounds.map((r) => r[i]!)));
   const refresh = run.layers.length ? await timeEach(() => run.refresh(), 3, 1) : 0;
-  await run.release();
-  const graphPlain = await bareGraph(plainCompiled, data);
-  const graphSngd = await bareGraph(sngdCompiled, data);
+  for (const r of [sgdRun, run]) await r.release();
+  for (const b of bare) await b.release();
   const total = sngd + refresh / REFRESH_EVERY;
   return {
     name: c.name, loss: c.loss, dims, layers: cost.layers.length,
@@ -187,7 +190,7 @@ for (const c of cases()) {
 const cpu1 = cpuTimes();
 const wall = (performance.now() - t0) / 1000;
 const otherLoad = cpu0 && cpu1 ? Math.max(0, (cpu1.busy - cpu0.busy - (ownCpuSeconds() - own0)) / (wall * cpu1.cores)) : undefined;
-const results: CostModelResults = { machine: machine(), batch, steps, refreshEvery: REFRESH_EVERY, loadBefore, loadAfter: os.loadavg(), otherLoad, profile, rows, skipped };
+const results: CostModelResults = { machine: machine(), batch, steps: stepCount, refreshEvery: REFRESH_EVERY, loadBefore, loadAfter: os.loadavg(), otherLoad, profile, rows, skipped };
 writeJson(path.join(BENCH_DIR, 'results', 'cost-model.json'), results);
 
 console.log(`\nbatch ${batch}, T = ${REFRESH_EVERY}; ms per step predicted / measured (error); load average ${loadBefore[0]!.toFixed(2)} → ${results.loadAfter[0]!.toFixed(2)}, other processes ${otherLoad === undefined ? '?' : `${(100 * otherLoad).toFixed(0)} %`} of the CPU\n`);

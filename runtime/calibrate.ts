@@ -4,7 +4,8 @@
  *
  *   run, input, output   a one-kernel graph; 33 inputs against 1; 9 outputs against 1
  *   node                 a chain of 65 tiny kernels (Add, Mul, Relu, Where, …) against 1
- *   memory, outputByte   a chain of Adds over 256K floats (1 MiB tensors); a 1 MiB output against a tiny one
+ *   memory, outputByte   a chain of Adds over 1M floats; outputs of 256 KiB…4 MiB returned against not
+ *   loopStep             a ScatterElements of 256K updates
  *   gemm                 chains of square MatMuls: n = 96…512 (threaded FLOP/s, a least-squares line),
  *                        n = 48, 64 (the pool's wake-up), n = 32 (below MLAS's threading threshold)
  *   convolutions         two Convs whose time is their im2col (one output channel, 32·3·3 patches) in
@@ -30,7 +31,7 @@ import { L2_INPUT } from '../passes/training/index.js';
 import { writeFileAtomic } from '../src/onnx/codec.js';
 import { matmul, mat } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
-import { float32Tensor, type Tensor } from '../src/onnx/tensor.js';
+import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { FisherEma } from './fisher.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName } from './optimizers.js';
 import { createSession, type SessionOptions } from './ort.js';
@@ -109,14 +110,14 @@ async function timeIt(fn: () => unknown, reps = 30, warm = 5): Promise<number> {
 }
 
 /** Seconds of one run of a graph built by `build` (inputs drawn at their shapes). */
-async function graphTime(options: SessionOptions, build: (b: GraphBuilder) => void, reps = 30): Promise<number> {
+async function graphTime(options: SessionOptions, build: (b: GraphBuilder) => void, reps = 30, symbols: number[] = []): Promise<number> {
   const b = new GraphBuilder('calibration');
   build(b);
   const model = b.build();
   const rng = new Rng(1);
   const feeds: Record<string, Tensor> = {};
   for (const v of model.graph.inputs) {
-    const dims = v.shape as number[];
+    const dims = (v.shape ?? []).map((d, i) => (typeof d === 'number' ? d : symbols[i]!));
     feeds[v.name] = float32Tensor(dims, rng.floats(dims.reduce((a, d) => a * d, 1), 0.5, 1.5));
   }
   const s = await createSession(model, options, 'calibration graph');
@@ -173,12 +174,29 @@ export async function calibrate(options: SessionOptions): Promise<MachineProfile
   p.output = Math.max(0, (outputs - one) / 8 - p.node);
   p.run = Math.max(0, one - p.node - p.input - p.output);
 
-  // Memory-bound kernels and copying outputs back: 256K floats (1 MiB).
-  const N = 1 << 18;
-  p.memoryBytes = (12 * N) / Math.max(1e-9, (await perKernel(options, 'add', N, 8)) - p.node);
-  const big = await graphTime(options, (b) => b.output(b.op('Relu', [b.input('x', 'float32', [N])]), 'float32', [N]));
-  const small = await graphTime(options, (b) => b.output(b.op('Relu', [b.input('x', 'float32', [8])]), 'float32', [8]));
-  p.outputByte = Math.max(0, (big - small - (8 * N) / p.memoryBytes) / (4 * N));
+  // Memory-bound kernels: Adds over 1M floats (4 MiB tensors, beyond the core's own caches).
+  const N = 1 << 20;
+  p.memoryBytes = (12 * N) / Math.max(1e-9, (await perKernel(options, 'add', N, 8, 15)) - p.node);
+  // Copying an output back: Relu(x) returned, against its Shape returned (x's length symbolic, so
+  // onnxruntime runs the Relu in both). Fresh large buffers may be page-faulted in or recycled;
+  // the median over sizes from 256 KiB to 4 MiB takes what a training step's outputs see most.
+  const copies: number[] = [];
+  for (const n of [1 << 16, 1 << 18, 616225, 1 << 20]) {
+    const run = (big: boolean) => graphTime(options, (b) => {
+      const y = b.op('Relu', [b.input('x', 'float32', ['N'])]);
+      if (big) b.output(y, 'float32', ['N']);
+      else b.output(b.op('Shape', [y]), 'int64', [1]);
+    }, 20, [n]);
+    copies.push(((await run(true)) - (await run(false)) + p.node) / (4 * n));
+  }
+  p.outputByte = Math.max(0, median(copies));
+  // Index kernels: a ScatterElements of 256K updates.
+  const U = 1 << 18;
+  const scatter = await graphTime(options, (b) => {
+    const y = b.op('ScatterElements', [b.input('x', 'float32', ['N', 512]), b.init('i', int64Tensor([512, 512], Array.from({ length: U }, (_, k) => (k * 7) % 512))), b.input('u', 'float32', ['N', 512])], { axis: 1 });
+    b.output(b.op('Shape', [y]), 'int64', [2]);
+  }, 30, [512]);
+  p.loopStep = Math.max(0, (scatter - one - p.input - (8 * U) / p.memoryBytes) / U);
 
   // MatMul: the threaded rate from a relative least-squares line through n = 96…512; the pool's
   // wake-up from n = 48 and 64 (just above MLAS's threshold: little arithmetic); the one-thread

@@ -51,6 +51,25 @@ describe('per-op work', () => {
     expect(nodeWork(node('ConvTranspose'), shapes([[2, 6, 3, 3], [6, 4, 2, 2]], [[2, 4, 6, 6]])).flops).toBe(2 * 2 * 6 * 9 * 4 * 4);
   });
 
+  it('runs a convolution as one product per image and group behind an im2col (Conv) or col2im (ConvTranspose) copy', () => {
+    const grouped = node('Conv', [intAttr('group', 2)]);
+    // 4 images × 2 groups; per call K = 4·3·3 patch elements × 25 outputs, in 5 rows per element.
+    expect(nodeWork(grouped, shapes([[4, 8, 5, 5], [16, 4, 3, 3]], [[4, 16, 5, 5]])).conv).toEqual({ calls: 8, copied: 36 * 25, rows: 36 * 5, spread: true });
+    expect(nodeWork(grouped, shapes([[4, 8, 5, 5], [16, 4, 3, 3]], [[4, 16, 5, 5]])).parallelWork).toBe(8 * 36 * 25);
+    // A pointwise Conv multiplies its input as it is.
+    expect(nodeWork(node('Conv'), shapes([[4, 8, 5, 5], [16, 8, 1, 1]], [[4, 16, 5, 5]])).conv).toMatchObject({ copied: 0, rows: 0 });
+    // ConvTranspose: per image Wᵀ [4·2·2, 6]·X [6, 9], col2im of the [16, 9] product in 16·3 rows, calls in sequence.
+    expect(nodeWork(node('ConvTranspose'), shapes([[2, 6, 3, 3], [6, 4, 2, 2]], [[2, 4, 6, 6]])).conv).toEqual({ calls: 2, copied: 16 * 9, rows: 16 * 3, spread: false });
+  });
+
+  it('counts index kernels by their scalar steps (MaxPool only with its Indices output)', () => {
+    expect(nodeWork(node('ScatterElements'), shapes([[10, 20], [4, 20], [4, 20]], [[10, 20]]))).toMatchObject({ kind: 'loop', steps: 80 });
+    expect(nodeWork(node('GatherElements'), shapes([[10, 20], [10, 1]], [[10, 1]]))).toMatchObject({ kind: 'loop', steps: 10 });
+    const pool = { ...node('MaxPool', [{ name: 'kernel_shape', type: 7, ints: [2, 2] }]), inputs: ['x'], outputs: ['y', 'i'] };
+    expect(nodeWork(pool, shapes([[2, 3, 8, 8]], [[2, 3, 4, 4], [2, 3, 4, 4]]))).toMatchObject({ kind: 'loop', steps: 96 * 4 });
+    expect(nodeWork({ ...pool, outputs: ['y'] }, shapes([[2, 3, 8, 8]], [[2, 3, 4, 4]])).kind).toBe('memory');
+  });
+
   it('charges other ops the bytes they move, and views nothing', () => {
     expect(nodeWork(node('Add'), shapes([[10, 20], [20]], [[10, 20]]))).toEqual({ kind: 'memory', flops: 200, bytes: 4 * (200 + 20 + 200) });
     expect(nodeWork(node('Reshape'), shapes([[10, 20], [2]], [[20, 10]]))).toMatchObject({ kind: 'view', bytes: 0 });
@@ -61,6 +80,11 @@ describe('per-op work', () => {
     expect(workSeconds({ kind: 'gemm', flops: 2 * 32 ** 3, bytes: 0, parallelWork: 32 ** 3 }, p)).toBeCloseTo(1e-6 + (2 * 32 ** 3) / 5e10, 12);
     expect(workSeconds({ kind: 'gemm', flops: 2 * 64 ** 3, bytes: 0, parallelWork: 64 ** 3 }, p)).toBeCloseTo(1e-6 + 3e-6 + (2 * 64 ** 3) / 1e11, 12);
     expect(workSeconds({ kind: 'memory', flops: 0, bytes: 4e6, parallelWork: undefined }, p)).toBeCloseTo(1e-6 + 4e6 / p.memoryBytes, 12);
+    // Conv calls spread over the threads, each single-threaded; ConvTranspose calls in sequence.
+    const conv = { calls: 8, copied: 1000, rows: 100, spread: true };
+    const perCall = p.convCall + 2e5 / p.gemmFlopsSingle + 1000 * p.im2col + 100 * p.im2colRow;
+    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, conv }, { ...p, threads: 2 })).toBeCloseTo(1e-6 + 4 * perCall, 12);
+    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, conv }, { ...p, threads: 1 })).toBeCloseTo(1e-6 + 8 * (perCall + 3e-6 + 2e5 / 1e11 - 2e5 / p.gemmFlopsSingle), 12);
   });
 });
 

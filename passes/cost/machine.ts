@@ -11,6 +11,7 @@
  *                          im2col/col2im copy (elements·im2col + rows·im2colRow); Conv's calls
  *                          spread over the threads
  *                  memory  bytes/memoryBytes
+ *                  loop    steps·loopStep                     (index kernels: one element at a time)
  *                  view    0
  *   host       = per-element costs of the JavaScript loops of TrainingRun.step (runtime/run.ts)
  */
@@ -54,6 +55,8 @@ export interface MachineProfile {
   gemmThreadWork: number;
   /** Bytes/s of memory-bound kernels. */
   memoryBytes: number;
+  /** Seconds per scalar step of an index kernel (ScatterElements, GatherElements, …). */
+  loopStep: number;
   /** onnxruntime's intra-op threads (one per core). */
   threads: number;
   /** Convolutions: seconds per element and per contiguous row through im2col/col2im (one thread), and per product call. */
@@ -79,6 +82,7 @@ export const DEFAULT_PROFILE: MachineProfile = {
   gemmFlopsSingle: 80e9,
   gemmThreadWork: 65536,
   memoryBytes: 40e9,
+  loopStep: 3e-9,
   threads: 2,
   im2col: 0.2e-9,
   im2colRow: 4e-9,
@@ -101,6 +105,7 @@ export function nodeSeconds(c: NodeCost, p: MachineProfile): number {
 function workParts(w: OpWork, p: MachineProfile): { overhead: number; compute: number } {
   if (w.kind === 'view') return { overhead: p.node, compute: 0 };
   if (w.kind === 'memory') return { overhead: p.node, compute: w.bytes / p.memoryBytes };
+  if (w.kind === 'loop') return { overhead: p.node, compute: (w.steps ?? 0) * p.loopStep };
   const threaded = (w.parallelWork ?? Infinity) >= p.gemmThreadWork;
   if (!w.conv) return { overhead: p.node + (threaded ? p.gemmOverhead : 0), compute: w.flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) };
   const { calls, spread } = w.conv;
@@ -121,7 +126,7 @@ export interface GraphSeconds {
   seconds: number;
   /** The run's fixed costs: the call, feeding inputs, copying outputs back. */
   io: number;
-  /** Kernel overheads (node + gemm pool wake-ups), FLOP time, memory time. */
+  /** Kernel overheads (node + gemm pool wake-ups, convolution calls), FLOP and im2col time, memory and index-loop time. */
   overhead: number;
   gemm: number;
   memory: number;

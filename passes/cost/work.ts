@@ -14,6 +14,8 @@
  *           its threads; ConvTranspose scatters its product back (col2im: Cout/g·∏k × ∏in, in rows
  *           of the input's last axis), one call after another.
  *   memory  everything else: bound by the bytes read and written (inputs + outputs)
+ *   loop    element-by-element index kernels (ScatterElements, GatherElements, MaxPool with its
+ *           Indices output…): `steps` scalar steps, each an index computation and a load or store
  *   view    Shape, Size, Reshape, Squeeze, …: a kernel call, no data moved (metadata or an alias)
  *
  * `parallelWork` is what MLAS compares with its threading threshold (m·k·n of one product).
@@ -22,7 +24,7 @@ import { attrInt, attrInts } from '../../src/ir/attrs.js';
 import type { Node } from '../../src/ir/graph.js';
 import { elementCount } from '../../src/onnx/tensor.js';
 
-export type WorkKind = 'gemm' | 'memory' | 'view';
+export type WorkKind = 'gemm' | 'memory' | 'loop' | 'view';
 
 export interface OpWork {
   kind: WorkKind;
@@ -30,6 +32,8 @@ export interface OpWork {
   flops: number;
   /** Bytes read and written (memory-bound ops; inputs + outputs). */
   bytes: number;
+  /** loop: scalar steps. */
+  steps?: number;
   /** gemm: m·k·n of one call's product (MLAS's threading test); a MatMul's batch is one call. */
   parallelWork?: number;
   /** Convolutions: products run one per image and group, and how they share the threads. */
@@ -71,6 +75,8 @@ export function movedBytes(s: NodeShapes): number {
 
 const memory: WorkRule = (_n, s) => ({ kind: 'memory', flops: s.outputs[0] ? product(s.outputs[0]) : 0, bytes: movedBytes(s) });
 const view: WorkRule = () => ({ kind: 'view', flops: 0, bytes: 0 });
+
+const loop = (steps: number): OpWork => ({ kind: 'loop', flops: 0, bytes: 0, steps });
 
 function gemm(flops: number, parallelWork: number): OpWork {
   return { kind: 'gemm', flops, bytes: 0, parallelWork };
@@ -114,6 +120,17 @@ export const workRules = {
     // Per call: Wᵀ [Cout/g·∏k, Cin/g] · X [Cin/g, ∏in], then col2im of the [Cout/g·∏k, ∏in] result.
     const [M, K, S] = [product(w.slice(1)), w[0]! / groups, product(x.slice(2))];
     return { ...gemm(2 * calls * M * K * S, M * K * S), conv: { calls, copied: M * S, rows: M * product(x.slice(2, -1)), spread: false } };
+  },
+  // Index kernels: one scalar step per update (scatter) or per output element (gather).
+  ScatterElements: (n, s) => (s.inputs[2] ? loop(product(s.inputs[2])) : memory(n, s)),
+  ScatterND: (n, s) => (s.inputs[2] ? loop(product(s.inputs[2])) : memory(n, s)),
+  GatherElements: (n, s) => (s.outputs[0] ? loop(product(s.outputs[0])) : memory(n, s)),
+  GatherND: (n, s) => (s.outputs[0] ? loop(product(s.outputs[0])) : memory(n, s)),
+  // With its Indices output, MaxPool leaves MLAS for a loop over every window element.
+  MaxPool: (n, s) => {
+    const y = s.outputs[0];
+    const kernel = attrInts(n, 'kernel_shape');
+    return n.outputs[1] && y && kernel ? loop(product(y) * product(kernel)) : memory(n, s);
   },
   ...Object.fromEntries([...VIEW_OPS].map((op) => [op, view])),
 } satisfies Record<string, WorkRule>;
