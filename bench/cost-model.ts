@@ -11,7 +11,9 @@
  *   SGD step      TrainingRun.step of the plain graph: the median of --steps steps after 10
  *                 warm-up steps, taken in 5 interleaved rounds (the median of the rounds' medians)
  *   SNGD step     the same with Fisher layers (reference settings, T = 100)
- *   refresh       TrainingRun.refresh: median of 3 after one that opens the root sessions
+ *   refresh       TrainingRun.refresh: median of 3 after one that opens the root sessions, on a
+ *                 run whose EMA keeps the last few batches (wide layers' statistics singular,
+ *                 so their roots take the damping-bound steps of a long run)
  *   SNGD total    SNGD step + refresh / T: what a training step costs on average
  *   graph         a bare session run of each training graph (diagnostic: separates the graph from the host)
  *
@@ -142,8 +144,14 @@ async function measure(c: Case, profile: MachineProfile): Promise<CostModelRow> 
     rounds.push([await timeEach(steps(sgdRun), per, k ? 3 : 10), await timeEach(steps(run), per, k ? 3 : 10), await timeEach(bare[0]!.run, per, 3), await timeEach(bare[1]!.run, per, 3)]);
   }
   const [sgd, sngd, graphPlain, graphSngd] = [0, 1, 2, 3].map((i) => med(rounds.map((r) => r[i]!)));
-  const refresh = run.layers.length ? await timeEach(() => run.refresh(), 3, 1) : 0;
-  for (const r of [sgdRun, run]) await r.release();
+  // Refreshes: on a run whose EMA keeps only the last few batches (decay 0.5), so a layer wider
+  // than the batch has a singular statistic and its roots take the damping-bound Newton–Schulz
+  // steps of a long run (an EMA still near its identity start converges in fewer).
+  const refreshRun = await TrainingRun.create(c.model, { optimizer: 'sngd', sngd: { ...DEFAULT_SNGD, emaDecay: 0.5 }, loss: c.loss, side: 'auto', batchSize: batch, sessionOptions, source: c.name, dims });
+  for (let k = 0; k < 5; k++) await refreshRun.step(data, 1e-6, 1e-3);
+  let iterations: number[] = [];
+  const refresh = refreshRun.layers.length ? await timeEach(async () => (iterations = (await refreshRun.refresh()).map((l) => l.iterations)), 3, 1) : 0;
+  for (const r of [sgdRun, run, refreshRun]) await r.release();
   for (const b of bare) await b.release();
   const total = sngd + refresh / REFRESH_EVERY;
   return {
@@ -154,6 +162,7 @@ async function measure(c: Case, profile: MachineProfile): Promise<CostModelRow> 
     total: { predicted: cost.sngd.seconds, measured: total },
     ratio: { predicted: cost.ratio, measured: total / sgd },
     nodes: { sgd: cost.plain.graph.nodes, sngd: cost.sngd.graph.nodes },
+    nsSteps: { predicted: Object.fromEntries(cost.sngd.refresh.steps), measured: iterations.filter((n) => Number.isFinite(n)) },
   };
 }
 

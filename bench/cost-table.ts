@@ -18,6 +18,8 @@ export interface CostModelRow {
   total: { predicted: number; measured: number };
   ratio: { predicted: number; measured: number };
   nodes: { sgd: number; sngd: number };
+  /** Newton–Schulz steps of a refresh: predicted per dense dimension, measured per layer. */
+  nsSteps?: { predicted: Record<string, number>; measured: number[] };
 }
 
 export interface CostModelResults {

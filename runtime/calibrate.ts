@@ -3,19 +3,24 @@
  * caches it per machine (CPU model, core count, Node and onnxruntime versions):
  *
  *   run, input, output   a one-kernel graph; 33 inputs against 1; 9 outputs against 1
- *   node                 a chain of 65 tiny kernels (Add, Mul, Relu, Where, …) against 1
+ *   node                 a chain of 65 tiny glue kernels (Add, broadcast Mul, Softmax, Where, Transpose,
+ *                        ReduceSum, Concat, Slice, Relu) against 1
  *   memory, outputByte   a chain of Adds over 1M floats; outputs of 256 KiB…4 MiB returned against not
  *   loopStep             a ScatterElements of 256K updates
  *   gemm                 chains of square MatMuls: n = 96…512 (threaded FLOP/s, a least-squares line),
  *                        n = 48, 64 (the pool's wake-up), n = 32 (below MLAS's threading threshold)
- *   convolutions         two Convs whose time is their im2col (one output channel, 32·3·3 patches) in
- *                        rows of 32 and of 2 elements, and a ConvTranspose of 1024 tiny per-image
- *                        calls (the per-call cost)
+ *   gemmCall             a MatMul of 256 batched 8×8 products
+ *   im2col               two Convs whose time is their im2col (one output channel, 32·3·3 patches) in
+ *                        rows of 32 and of 2 elements
+ *   nchwc                Convs 8 → 16 channels, 3×3, stride 1 and 2, which onnxruntime runs in its
+ *                        NCHWc layout
  *   host                 the trainer's own loops: FisherEma.update, the Optimizer updates, a finite
  *                        check, typed-array copies, a float64 matmul, and the fixed cost of a
  *                        TrainingRun.step on a 4-2 model (its step minus its graph run)
  *
- * Every figure is the median of repeated timings after a warm-up; the whole takes a few seconds.
+ * Every timing is the median of repeated runs after a warm-up, and every figure the median of
+ * five repeats of the whole set (a shared machine's bursts of load spoil single timings); the
+ * whole takes about ten seconds.
  * The cache lives in $SNGD_CACHE_DIR, else $XDG_CACHE_HOME/sngd, else ~/.cache/sngd.
  */
 import fs from 'node:fs';
@@ -128,20 +133,43 @@ async function graphTime(options: SessionOptions, build: (b: GraphBuilder) => vo
   }
 }
 
-/** Kernels of the tiny-op chain, one each (a mix like a training graph's glue). */
+/**
+ * The tiny-op chain's cycle, one kernel each, on [8, 8] (a training graph's glue: same-shape and
+ * broadcasting arithmetic, a reduction, Where, Softmax, Transpose, Concat and Slice).
+ */
 const TINY_OPS: ((b: GraphBuilder, h: string, w: string) => string)[] = [
   (b, h, w) => b.op('Add', [h, w]),
-  (b, h, w) => b.op('Mul', [h, w]),
+  (b, h) => b.op('Mul', [h, tinyScalar(b)]),
+  (b, h) => b.op('Softmax', [h], { axis: -1 }),
+  (b, h, w) => b.op('Where', [tinyCondition(b), h, w]),
+  (b, h) => b.op('Transpose', [h], { perm: [1, 0] }),
+  (b, h) => b.op('ReduceSum', [h, tinyAxes(b)], { keepdims: 1 }),
+  (b, h, w) => b.op('Add', [h, w]),
+  (b, h, w) => b.op('Concat', [h, w], { axis: 1 }),
+  (b, h) => b.op('Slice', [h, tinyAxes(b, 'zero', 0), tinyAxes(b, 'eight', 8), tinyAxes(b)]),
   (b, h) => b.op('Relu', [h]),
-  (b, h, w) => b.op('Sub', [h, w]),
-  (b, h, w) => b.op('Max', [h, w]),
-  (b, h) => b.op('Abs', [h]),
 ];
 
-/** A chain of `k` kernels: tiny ops on [8], or MatMuls, or Adds over `n` floats. */
+/** The chain's shared scalar input. */
+function tinyScalar(b: GraphBuilder): string {
+  return b.graph.inputs.some((v) => v.name === 's') ? 's' : b.input('s', 'float32', [1]);
+}
+
+/** A shared int64 [1] initializer (created once per graph). */
+function tinyAxes(b: GraphBuilder, name = 'axes', value = 1): string {
+  if (!b.graph.initializers.has(name)) b.init(name, int64Tensor([1], [value]));
+  return name;
+}
+
+/** The shared condition of the chain's Where (computed once, outside the chain's count). */
+function tinyCondition(b: GraphBuilder): string {
+  return b.graph.nodes.find((n) => n.name === 'condition')?.outputs[0] ?? b.op('Greater', [b.input('c', 'float32', [8, 8]), b.init('half', float32Tensor([], [0.5]))], {}, { name: 'condition' });
+}
+
+/** A chain of `k` kernels: tiny ops on [n, n] (k ≡ 1 or 5 mod 10 ends on that shape), MatMuls on [n, n], or Adds over `n` floats. */
 function chain(kind: 'tiny' | 'matmul' | 'add', k: number, n: number): (b: GraphBuilder) => void {
   return (b) => {
-    const dims = kind === 'matmul' ? [n, n] : [kind === 'tiny' ? 8 : n];
+    const dims = kind === 'add' ? [n] : [n, n];
     let h = b.input('x', 'float32', dims);
     const w = b.input('w', 'float32', dims);
     for (let i = 0; i < k; i++) h = kind === 'matmul' ? b.op('MatMul', [h, w]) : kind === 'add' ? b.op('Add', [h, w]) : TINY_OPS[i % TINY_OPS.length]!(b, h, w);
@@ -156,11 +184,35 @@ async function perKernel(o: SessionOptions, kind: 'tiny' | 'matmul' | 'add', n: 
   return Math.max(0, (many - one) / k);
 }
 
-export async function calibrate(options: SessionOptions): Promise<MachineProfile> {
+/**
+ * Measures the machine profile: the whole set of microbenchmarks `repeats` times, each figure the
+ * median of its repeats (a burst of other load then spoils one repeat, not the profile).
+ */
+export async function calibrate(options: SessionOptions, repeats = 5): Promise<MachineProfile> {
+  const runs: MachineProfile[] = [];
+  for (let i = 0; i < repeats; i++) runs.push(await measureProfile(options));
+  const mid = <T extends object>(pick: (p: MachineProfile) => T): T => {
+    const first = pick(runs[0]!) as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(first).map(([k, v]) => [k, typeof v === 'number' ? median(runs.map((r) => (pick(r) as Record<string, number>)[k]!)) : v])) as T;
+  };
+  return { ...mid((p) => p), host: mid((p) => p.host) };
+}
+
+async function measureProfile(options: SessionOptions): Promise<MachineProfile> {
   const p: MachineProfile = { ...DEFAULT_PROFILE, host: { ...DEFAULT_PROFILE.host }, calibrated: true, date: new Date().toISOString(), machine: machineKey() };
   // Fixed costs of a run, and of a kernel.
-  const one = await graphTime(options, chain('tiny', 1, 8), 60);
-  p.node = await perKernel(options, 'tiny', 8, 64, 60);
+  // Fixed costs of a run: one Relu returned (run + input + output + a simple kernel); a Sum of 33
+  // inputs against 1 (inputs); 9 Relus returned (outputs, with a chain of simple kernels for theirs).
+  const relu = (b: GraphBuilder, x: string) => b.op('Relu', [x]);
+  const tiny = (b: GraphBuilder) => b.output(relu(b, b.input('x', 'float32', [8])), 'float32', [8]);
+  await graphTime(options, tiny, 60); // the process's first sessions and runs are slower: not counted
+  const one = await graphTime(options, tiny, 60);
+  const simple = await graphTime(options, (b) => {
+    let h = b.input('x', 'float32', [8]);
+    for (let i = 0; i < 65; i++) h = b.op(['Relu', 'Neg', 'Abs'][i % 3]!, [h]);
+    b.output(h, 'float32', [8]);
+  }, 60);
+  const simpleNode = Math.max(0, (simple - one) / 64);
   const inputs = await graphTime(options, (b) => {
     const xs = Array.from({ length: 33 }, (_, i) => b.input(`x${i}`, 'float32', [8]));
     b.output(b.op('Sum', xs), 'float32', [8]);
@@ -169,14 +221,28 @@ export async function calibrate(options: SessionOptions): Promise<MachineProfile
   p.input = Math.max(0, (inputs - sum1) / 32);
   const outputs = await graphTime(options, (b) => {
     const x = b.input('x', 'float32', [8]);
-    for (let i = 0; i < 9; i++) b.output(b.op('Relu', [x]), 'float32', [8]);
+    for (let i = 0; i < 9; i++) b.output(relu(b, x), 'float32', [8]);
   }, 60);
-  p.output = Math.max(0, (outputs - one) / 8 - p.node);
-  p.run = Math.max(0, one - p.node - p.input - p.output);
+  p.output = Math.max(0, (outputs - one) / 8 - simpleNode);
+  p.run = Math.max(0, one - simpleNode - p.input - p.output);
+  // A kernel of a training graph's glue: the mixed chain (its two extra inputs taken out).
+  p.node = Math.max(0, (await perKernel(options, 'tiny', 8, 64, 60)) - (2 * p.input) / 64);
+
+  // MatMul: the threaded rate from a relative least-squares line through n = 96…512; the pool's
+  // wake-up from n = 48 and 64 (just above MLAS's threshold: little arithmetic); the one-thread
+  // rate from n = 32 (below it), no faster than the pool.
+  const sizes = [96, 160, 256, 384, 512];
+  const ts: number[] = [];
+  for (const n of sizes) ts.push((await perKernel(options, 'matmul', n, n >= 384 ? 4 : 8, n >= 384 ? 10 : 20)) - p.node);
+  p.gemmFlops = 1 / relativeLineFit(sizes.map((n) => 2 * n ** 3), ts).slope;
+  const wake = [];
+  for (const n of [48, 64]) wake.push((await perKernel(options, 'matmul', n, 32, 40)) - p.node - (2 * n ** 3) / p.gemmFlops);
+  p.poolWake = Math.max(0, median(wake));
+  p.gemmFlopsSingle = Math.min(p.gemmFlops, (2 * 32 ** 3) / Math.max(1e-9, (await perKernel(options, 'matmul', 32, 64, 60)) - p.node));
 
   // Memory-bound kernels: Adds over 1M floats (4 MiB tensors, beyond the core's own caches).
   const N = 1 << 20;
-  p.memoryBytes = (12 * N) / Math.max(1e-9, (await perKernel(options, 'add', N, 8, 15)) - p.node);
+  p.memoryBytes = (12 * N) / Math.max(1e-9, (await perKernel(options, 'add', N, 8, 15)) - p.node - p.poolWake);
   // Copying an output back: Relu(x) returned, against its Shape returned (x's length symbolic, so
   // onnxruntime runs the Relu in both). Fresh large buffers may be page-faulted in or recycled;
   // the median over sizes from 256 KiB to 4 MiB takes what a training step's outputs see most.
@@ -198,38 +264,45 @@ export async function calibrate(options: SessionOptions): Promise<MachineProfile
   }, 30, [512]);
   p.loopStep = Math.max(0, (scatter - one - p.input - (8 * U) / p.memoryBytes) / U);
 
-  // MatMul: the threaded rate from a relative least-squares line through n = 96…512; the pool's
-  // wake-up from n = 48 and 64 (just above MLAS's threshold: little arithmetic); the one-thread
-  // rate from n = 32 (below it), no faster than the pool.
-  const sizes = [96, 160, 256, 384, 512];
-  const ts: number[] = [];
-  for (const n of sizes) ts.push((await perKernel(options, 'matmul', n, n >= 384 ? 4 : 8, n >= 384 ? 10 : 20)) - p.node);
-  p.gemmFlops = 1 / relativeLineFit(sizes.map((n) => 2 * n ** 3), ts).slope;
-  const wake = [];
-  for (const n of [48, 64]) wake.push((await perKernel(options, 'matmul', n, 32, 40)) - p.node - (2 * n ** 3) / p.gemmFlops);
-  p.gemmOverhead = Math.max(0, median(wake));
-  p.gemmFlopsSingle = Math.min(p.gemmFlops, (2 * 32 ** 3) / Math.max(1e-9, (await perKernel(options, 'matmul', 32, 64, 60)) - p.node));
-
-  // Convolutions: two Convs whose time is their im2col (one output channel, 32·3·3 patches), in
-  // rows of 32 and of 2 elements; a ConvTranspose of 1024 tiny per-image calls (the per-call cost).
+  // Product calls: a MatMul of 256 batched 8×8 products (spread over the threads).
   p.threads = os.availableParallelism();
-  const kernel = async (op: string, x: number[], w: number[], y: number[], attrs: Record<string, number[]>) => {
-    const t = await graphTime(options, (b) => b.output(b.op(op, [b.input('x', 'float32', x), b.input('w', 'float32', w)], attrs), 'float32', y), 20);
+  p.nchwcBlock = nchwcBlock();
+  const batched = await graphTime(options, (b) => b.output(b.op('MatMul', [b.input('x', 'float32', [256, 8, 8]), b.input('w', 'float32', [256, 8, 8])]), 'float32', [256, 8, 8]), 40);
+  p.gemmCall = Math.max(0, (batched - one - p.input - p.poolWake - 4 * 256 * 64 * p.outputByte) / (256 / p.threads) - (2 * 512) / p.gemmFlopsSingle);
+
+  // im2col: two Convs whose time is their im2col (one output channel, 32·3·3 patches), in rows
+  // of 32 and of 2 elements.
+  const kernel = async (x: number[], w: number[], y: number[], attrs: Record<string, number[]>) => {
+    const t = await graphTime(options, (b) => b.output(b.op('Conv', [b.input('x', 'float32', x), b.input('w', 'float32', w)], attrs), 'float32', y), 40);
     return Math.max(0, t - one + p.node - p.input - 4 * y.reduce((a, d) => a * d, 1) * p.outputByte);
   };
-  const wide = await kernel('Conv', [4, 32, 32, 32], [1, 32, 3, 3], [4, 1, 32, 32], { pads: [1, 1, 1, 1] });
-  const narrow = await kernel('Conv', [4, 32, 512, 2], [1, 32, 3, 3], [4, 1, 512, 2], { pads: [1, 1, 1, 1] });
-  const transpose = await kernel('ConvTranspose', [1024, 1, 4, 4], [1, 1, 2, 2], [1024, 1, 8, 8], { strides: [2, 2] });
+  const wide = await kernel([4, 32, 32, 32], [1, 32, 3, 3], [4, 1, 32, 32], { pads: [1, 1, 1, 1] });
+  const narrow = await kernel([4, 32, 512, 2], [1, 32, 3, 3], [4, 1, 512, 2], { pads: [1, 1, 1, 1] });
   // Per call (4 calls over min(threads, 4)): elements·im2col + rows·im2colRow + its product.
-  const perCall = (t: number, S: number) => (t - p.node) / (4 / Math.min(p.threads, 4)) - (2 * 288 * S) / p.gemmFlopsSingle;
-  const [a, b] = [perCall(wide, 1024), perCall(narrow, 1024)];
+  const perCall = (t: number) => (t - p.node - p.poolWake) / (4 / Math.min(p.threads, 4)) - p.gemmCall - (2 * 288 * 1024) / p.gemmFlopsSingle;
+  const [a, b] = [perCall(wide), perCall(narrow)];
   // wide: 288·1024 elements in 288·32 rows; narrow: the same elements in 288·512 rows.
   p.im2colRow = Math.max(0, (b - a) / (288 * (512 - 32)));
   p.im2col = Math.max(1e-12, (a - 288 * 32 * p.im2colRow) / (288 * 1024));
-  p.convCall = Math.max(0, (transpose - p.node) / 1024 - 64 * p.im2col - 16 * p.im2colRow - (2 * 4 * 16) / p.gemmFlopsSingle);
+  // NCHWc: Convs 8 → 16·b channels, 3×3, stride 1 and 2 (in the layout wherever MLAS has one: b = the block / 16).
+  const cout = 16 * Math.max(1, p.nchwcBlock / 16);
+  const one1 = await kernel([8, 8, 32, 32], [cout, 8, 3, 3], [8, cout, 32, 32], { pads: [1, 1, 1, 1] });
+  const two = await kernel([8, 8, 32, 32], [cout, 8, 3, 3], [8, cout, 16, 16], { pads: [1, 1, 1, 1], strides: [2, 2] });
+  const flops = 2 * 8 * cout * 72;
+  p.nchwcFlops = (flops * (1024 + 256)) / Math.max(1e-9, one1 + two - 2 * (p.node + p.poolWake));
 
   p.host = await hostRates(options);
   return p;
+}
+
+/** MLAS's NCHWc block: 16 channels with AVX-512, 8 with AVX2, else none (x86 Linux; elsewhere the default). */
+function nchwcBlock(): number {
+  try {
+    const flags = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    return /\bavx512f\b/.test(flags) ? 16 : /\bavx2\b/.test(flags) ? 8 : 1;
+  } catch {
+    return DEFAULT_PROFILE.nchwcBlock;
+  }
 }
 
 /** Minimizes Σ((a + b·x_i)/y_i − 1)²: every size counts by its relative error. */

@@ -39,6 +39,8 @@ describe('per-op work', () => {
   it('counts 2·m·k·n per product for MatMul (batched, broadcast) and Gemm (transposes, C)', () => {
     expect(nodeWork(node('MatMul'), shapes([[2, 3, 4, 5], [5, 6]], [[2, 3, 4, 6]]))).toEqual({ kind: 'gemm', flops: 2 * 6 * 4 * 5 * 6, bytes: 0, parallelWork: 6 * 4 * 5 * 6 });
     expect(nodeWork(node('MatMul'), shapes([[5], [5, 6]], [[6]])).flops).toBe(2 * 5 * 6);
+    // Both operands batched: one product per batch entry, spread over the threads.
+    expect(nodeWork(node('MatMul'), shapes([[6, 4, 5], [6, 5, 3]], [[6, 4, 3]]))).toMatchObject({ flops: 2 * 6 * 4 * 5 * 3, parallelWork: 4 * 5 * 3, calls: { count: 6, spread: true } });
     const gemm = node('Gemm', [intAttr('transA', 1), intAttr('transB', 1)]);
     expect(nodeWork(gemm, shapes([[7, 3], [4, 7], [4]], [[3, 4]])).flops).toBe(2 * 3 * 7 * 4 + 3 * 4);
     expect(nodeWork(node('Gemm'), shapes([[3, 7], [7, 4]], [[3, 4]])).flops).toBe(2 * 3 * 7 * 4);
@@ -54,12 +56,15 @@ describe('per-op work', () => {
   it('runs a convolution as one product per image and group behind an im2col (Conv) or col2im (ConvTranspose) copy', () => {
     const grouped = node('Conv', [intAttr('group', 2)]);
     // 4 images × 2 groups; per call K = 4·3·3 patch elements × 25 outputs, in 5 rows per element.
-    expect(nodeWork(grouped, shapes([[4, 8, 5, 5], [16, 4, 3, 3]], [[4, 16, 5, 5]])).conv).toEqual({ calls: 8, copied: 36 * 25, rows: 36 * 5, spread: true });
+    expect(nodeWork(grouped, shapes([[4, 8, 5, 5], [16, 4, 3, 3]], [[4, 16, 5, 5]])).calls).toEqual({ count: 8, copied: 36 * 25, rows: 36 * 5, spread: true });
     expect(nodeWork(grouped, shapes([[4, 8, 5, 5], [16, 4, 3, 3]], [[4, 16, 5, 5]])).parallelWork).toBe(8 * 36 * 25);
     // A pointwise Conv multiplies its input as it is.
-    expect(nodeWork(node('Conv'), shapes([[4, 8, 5, 5], [16, 8, 1, 1]], [[4, 16, 5, 5]])).conv).toMatchObject({ copied: 0, rows: 0 });
+    expect(nodeWork(node('Conv'), shapes([[4, 8, 5, 5], [16, 8, 1, 1]], [[4, 16, 5, 5]])).calls).toMatchObject({ copied: 0, rows: 0 });
+    // A stride along the last axis spaces the patch elements: every element its own row.
+    const strided = node('Conv', [{ name: 'strides', type: 7, ints: [2, 2] }]);
+    expect(nodeWork(strided, shapes([[4, 8, 9, 9], [16, 8, 3, 3]], [[4, 16, 4, 4]])).calls).toEqual({ count: 4, copied: 72 * 16, rows: 72 * 16, spread: true, direct: { in: 8, out: 16 } });
     // ConvTranspose: per image Wᵀ [4·2·2, 6]·X [6, 9], col2im of the [16, 9] product in 16·3 rows, calls in sequence.
-    expect(nodeWork(node('ConvTranspose'), shapes([[2, 6, 3, 3], [6, 4, 2, 2]], [[2, 4, 6, 6]])).conv).toEqual({ calls: 2, copied: 16 * 9, rows: 16 * 3, spread: false });
+    expect(nodeWork(node('ConvTranspose'), shapes([[2, 6, 3, 3], [6, 4, 2, 2]], [[2, 4, 6, 6]])).calls).toEqual({ count: 2, copied: 16 * 9, rows: 16 * 3, spread: false });
   });
 
   it('counts index kernels by their scalar steps (MaxPool only with its Indices output)', () => {
@@ -76,15 +81,21 @@ describe('per-op work', () => {
   });
 
   it('times a product below the threading threshold at the single-thread rate, above it with the pool overhead', () => {
-    const p: MachineProfile = { ...DEFAULT_PROFILE, gemmFlops: 1e11, gemmFlopsSingle: 5e10, gemmOverhead: 3e-6, node: 1e-6 };
+    const p: MachineProfile = { ...DEFAULT_PROFILE, gemmFlops: 1e11, gemmFlopsSingle: 5e10, poolWake: 3e-6, node: 1e-6 };
     expect(workSeconds({ kind: 'gemm', flops: 2 * 32 ** 3, bytes: 0, parallelWork: 32 ** 3 }, p)).toBeCloseTo(1e-6 + (2 * 32 ** 3) / 5e10, 12);
     expect(workSeconds({ kind: 'gemm', flops: 2 * 64 ** 3, bytes: 0, parallelWork: 64 ** 3 }, p)).toBeCloseTo(1e-6 + 3e-6 + (2 * 64 ** 3) / 1e11, 12);
-    expect(workSeconds({ kind: 'memory', flops: 0, bytes: 4e6, parallelWork: undefined }, p)).toBeCloseTo(1e-6 + 4e6 / p.memoryBytes, 12);
+    // Large elementwise kernels wake the pool; small ones run on the calling thread.
+    expect(workSeconds({ kind: 'memory', flops: 0, bytes: 4e6 }, p)).toBeCloseTo(1e-6 + 3e-6 + 4e6 / p.memoryBytes, 12);
+    expect(workSeconds({ kind: 'memory', flops: 0, bytes: 4e3 }, p)).toBeCloseTo(1e-6 + 4e3 / p.memoryBytes, 12);
     // Conv calls spread over the threads, each single-threaded; ConvTranspose calls in sequence.
-    const conv = { calls: 8, copied: 1000, rows: 100, spread: true };
-    const perCall = p.convCall + 2e5 / p.gemmFlopsSingle + 1000 * p.im2col + 100 * p.im2colRow;
-    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, conv }, { ...p, threads: 2 })).toBeCloseTo(1e-6 + 4 * perCall, 12);
-    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, conv }, { ...p, threads: 1 })).toBeCloseTo(1e-6 + 8 * (perCall + 3e-6 + 2e5 / 1e11 - 2e5 / p.gemmFlopsSingle), 12);
+    const calls = { count: 8, copied: 1000, rows: 100, spread: true };
+    const perCall = p.gemmCall + 2e5 / p.gemmFlopsSingle + 1000 * p.im2col + 100 * p.im2colRow;
+    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, calls }, { ...p, threads: 2 })).toBeCloseTo(1e-6 + 3e-6 + 4 * perCall, 12);
+    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, calls: { ...calls, spread: false } }, p)).toBeCloseTo(1e-6 + 8 * (perCall + 3e-6 + 2e5 / 1e11 - 2e5 / p.gemmFlopsSingle), 12);
+    // A 2-D Conv whose output channels fill onnxruntime's NCHWc blocks convolves directly, without im2col.
+    const direct = { ...calls, direct: { in: 8, out: 32 } };
+    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, calls: direct }, { ...p, nchwcBlock: 16 })).toBeCloseTo(1e-6 + 3e-6 + (8 * 2e5) / p.nchwcFlops, 12);
+    expect(workSeconds({ kind: 'gemm', flops: 8 * 2e5, bytes: 0, parallelWork: 1e5, calls: direct }, { ...p, nchwcBlock: 64, threads: 2 })).toBeCloseTo(1e-6 + 3e-6 + 4 * perCall, 12);
   });
 });
 
@@ -128,7 +139,7 @@ describe('a training graph', () => {
     expect(g.seconds).toBeCloseTo(g.io + g.overhead + g.gemm + g.memory, 15);
     expect([g.nodes, g.skipped]).toEqual([running.length, w.nodes.length - running.length]);
     const threaded = running.filter((n) => n.work.kind === 'gemm' && n.work.parallelWork! >= p.gemmThreadWork).length;
-    expect(g.overhead).toBeCloseTo(running.length * p.node + threaded * p.gemmOverhead, 15);
+    expect(g.overhead).toBeCloseTo(running.length * p.node + threaded * p.poolWake, 15);
   });
 
   it('folds constant subgraphs and Shape of a statically shaped value', () => {
@@ -223,7 +234,7 @@ describe('refresh', () => {
 
   it('grows like d̃³ for dense roots', () => {
     const rec = (d: number) => readLayerRecords(compileModel(buildMlp({ layers: [d - 1, 8] }), {}).model);
-    const p: MachineProfile = { ...DEFAULT_PROFILE, node: 0, run: 0, input: 0, output: 0, gemmOverhead: 0, host: { ...DEFAULT_PROFILE.host, step: 0 } };
+    const p: MachineProfile = { ...DEFAULT_PROFILE, node: 0, run: 0, input: 0, output: 0, poolWake: 0, host: { ...DEFAULT_PROFILE.host, step: 0 } };
     const [a, b] = [refreshSeconds(rec(400), p, { epsRel: 1e-4, momentum: false }), refreshSeconds(rec(800), p, { epsRel: 1e-4, momentum: false })];
     expect(b.seconds / a.seconds).toBeGreaterThan(6);
     expect(b.seconds / a.seconds).toBeLessThan(9);

@@ -5,12 +5,14 @@
  *
  *   graph run  = run + inputs·input + outputs·output + output bytes·outputByte + Σ nodes
  *   node       = node overhead + one of
- *                  gemm    flops/gemmFlops + gemmOverhead     (MLAS threads the product)
+ *                  gemm    flops/gemmFlops + poolWake         (MLAS threads the product)
  *                          flops/gemmFlopsSingle              (m·k·n below gemmThreadWork: one thread)
- *                          convolutions: per call (image × group) convCall + its product + its
- *                          im2col/col2im copy (elements·im2col + rows·im2colRow); Conv's calls
- *                          spread over the threads
- *                  memory  bytes/memoryBytes
+ *                          separate calls (convolutions per image × group, batched MatMuls):
+ *                          per call gemmCall + its product + its im2col/col2im copy
+ *                          (elements·im2col + rows·im2colRow); Conv's and MatMul's calls spread
+ *                          over the threads, ConvTranspose's in sequence; a Conv onnxruntime
+ *                          runs in its NCHWc layout: flops/nchwcFlops, no im2col
+ *                  memory  bytes/memoryBytes (+ poolWake from parallelBytes on: split over the pool)
  *                  loop    steps·loopStep                     (index kernels: one element at a time)
  *                  view    0
  *   host       = per-element costs of the JavaScript loops of TrainingRun.step (runtime/run.ts)
@@ -47,10 +49,13 @@ export interface MachineProfile {
   outputByte: number;
   /** Seconds per kernel launched. */
   node: number;
-  /** FLOP/s of a threaded gemm, its extra fixed cost (waking the pool), FLOP/s of a single-threaded one. */
+  /** FLOP/s of a threaded gemm, and of a single-threaded one. */
   gemmFlops: number;
-  gemmOverhead: number;
   gemmFlopsSingle: number;
+  /** Seconds to wake onnxruntime's thread pool for a parallel section (threaded products, large elementwise kernels, spread calls). */
+  poolWake: number;
+  /** Bytes moved from which an elementwise kernel runs in parallel (onnxruntime's cost model: about 16K elements of a binary float op). */
+  parallelBytes: number;
   /** m·k·n below which MLAS runs a product on one thread (MLAS_SGEMM_THREAD_COMPLEXITY, 64K). */
   gemmThreadWork: number;
   /** Bytes/s of memory-bound kernels. */
@@ -59,35 +64,42 @@ export interface MachineProfile {
   loopStep: number;
   /** onnxruntime's intra-op threads (one per core). */
   threads: number;
-  /** Convolutions: seconds per element and per contiguous row through im2col/col2im (one thread), and per product call. */
+  /** Channels per block of onnxruntime's NCHWc convolutions (16 with AVX-512, 8 with AVX2; 1: none), and their FLOP/s. */
+  nchwcBlock: number;
+  nchwcFlops: number;
+  /** Seconds per element and per contiguous row through im2col/col2im (one thread). */
   im2col: number;
   im2colRow: number;
-  convCall: number;
+  /** Seconds per product call of a convolution or batched MatMul (setup, packing). */
+  gemmCall: number;
   host: HostRates;
 }
 
 /**
- * Uncalibrated: round numbers of a current 2-core x86 server core pair (measured ballpark on this
- * project's machine, rounded), so an uncalibrated report is right within a factor of ~2.
+ * Uncalibrated: round figures between this project's 2-core AVX-512 machine (calibrated quiet:
+ * gemm ~450 GFLOP/s) and a common AVX2 laptop, so an uncalibrated report is right within ~2×.
  */
 export const DEFAULT_PROFILE: MachineProfile = {
   calibrated: false,
-  run: 8e-6,
-  input: 1e-6,
-  output: 2e-6,
-  outputByte: 0.08e-9,
-  node: 0.8e-6,
-  gemmFlops: 150e9,
-  gemmOverhead: 2e-6,
-  gemmFlopsSingle: 80e9,
+  run: 4e-6,
+  input: 1.4e-6,
+  output: 1.5e-6,
+  outputByte: 0.1e-9,
+  node: 0.55e-6,
+  gemmFlops: 200e9,
+  gemmFlopsSingle: 100e9,
+  poolWake: 3e-6,
+  parallelBytes: 192 * 1024,
   gemmThreadWork: 65536,
-  memoryBytes: 40e9,
-  loopStep: 3e-9,
+  memoryBytes: 80e9,
+  loopStep: 1.5e-9,
   threads: 2,
-  im2col: 0.2e-9,
-  im2colRow: 4e-9,
-  convCall: 0.2e-6,
-  host: { ema: 2e-9, finite: 1.2e-9, sgd: 1.5e-9, momentum: 2e-9, adam: 5e-9, copyByte: 0.06e-9, f64Mac: 1e-9, step: 20e-6 },
+  nchwcBlock: 8,
+  nchwcFlops: 150e9,
+  im2col: 0.15e-9,
+  im2colRow: 3e-9,
+  gemmCall: 0.2e-6,
+  host: { ema: 2e-9, finite: 1.2e-9, sgd: 1.6e-9, momentum: 2.4e-9, adam: 4.5e-9, copyByte: 0.07e-9, f64Mac: 1.9e-9, step: 8e-6 },
 };
 
 /** Seconds of one kernel doing this work. */
@@ -104,20 +116,25 @@ export function nodeSeconds(c: NodeCost, p: MachineProfile): number {
 /** A kernel's fixed costs (launch, pool wake-ups, per-call setup) and its FLOP, copy or memory time. */
 function workParts(w: OpWork, p: MachineProfile): { overhead: number; compute: number } {
   if (w.kind === 'view') return { overhead: p.node, compute: 0 };
-  if (w.kind === 'memory') return { overhead: p.node, compute: w.bytes / p.memoryBytes };
+  // Large elementwise kernels are split over the pool (and wake it).
+  if (w.kind === 'memory') return { overhead: p.node + (w.bytes >= p.parallelBytes ? p.poolWake : 0), compute: w.bytes / p.memoryBytes };
   if (w.kind === 'loop') return { overhead: p.node, compute: (w.steps ?? 0) * p.loopStep };
   const threaded = (w.parallelWork ?? Infinity) >= p.gemmThreadWork;
-  if (!w.conv) return { overhead: p.node + (threaded ? p.gemmOverhead : 0), compute: w.flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) };
-  const { calls, spread } = w.conv;
+  if (!w.calls) return { overhead: p.node + (threaded ? p.poolWake : 0), compute: w.flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) };
+  const { count: calls, spread, direct } = w.calls;
   const flops = w.flops / calls;
-  const copy = w.conv.copied * p.im2col + w.conv.rows * p.im2colRow;
+  // onnxruntime's NCHWc layout: output channels in whole blocks, input channels too or fewer than a block.
+  const nchwc = direct !== undefined && p.nchwcBlock > 1 && direct.out % p.nchwcBlock === 0 && (direct.in % p.nchwcBlock === 0 || direct.in < p.nchwcBlock);
+  // NCHWc convolves directly, the whole batch in one threaded kernel, at its own rate.
+  if (nchwc) return { overhead: p.node + p.poolWake, compute: w.flops / p.nchwcFlops };
+  const copy = w.calls.copied * p.im2col + w.calls.rows * p.im2colRow;
   if (spread && calls > 1 && p.threads > 1) {
     // MLAS hands whole calls to its threads; each runs its im2col and product alone.
     const share = calls / Math.min(p.threads, calls);
-    return { overhead: p.node + share * p.convCall, compute: share * (flops / p.gemmFlopsSingle + copy) };
+    return { overhead: p.node + p.poolWake + share * p.gemmCall, compute: share * (flops / p.gemmFlopsSingle + copy) };
   }
   return {
-    overhead: p.node + calls * (p.convCall + (threaded ? p.gemmOverhead : 0)),
+    overhead: p.node + calls * (p.gemmCall + (threaded ? p.poolWake : 0)),
     compute: calls * (flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) + copy),
   };
 }
@@ -126,7 +143,7 @@ export interface GraphSeconds {
   seconds: number;
   /** The run's fixed costs: the call, feeding inputs, copying outputs back. */
   io: number;
-  /** Kernel overheads (node + gemm pool wake-ups, convolution calls), FLOP and im2col time, memory and index-loop time. */
+  /** Kernel overheads (node, pool wake-ups, product calls), FLOP and im2col time, memory and index-loop time. */
   overhead: number;
   gemm: number;
   memory: number;

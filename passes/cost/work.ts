@@ -10,8 +10,8 @@
  *           ConvTranspose W [Cin, Cout/g, k…]     flops 2·N·Cin·∏in·(Cout/g)·∏k
  *           A convolution is one product per image and group (`calls`), each behind an
  *           copy: Conv expands the patches of its input (im2col: Cin/g·∏k × ∏out elements, in rows
- *           of the output's last axis; none for a pointwise Conv), and MLAS spreads the calls over
- *           its threads; ConvTranspose scatters its product back (col2im: Cout/g·∏k × ∏in, in rows
+ *           of the output's last axis, element by element when a stride or dilation spaces them;
+ *           none for a pointwise Conv), and MLAS spreads the calls over its threads; ConvTranspose scatters its product back (col2im: Cout/g·∏k × ∏in, in rows
  *           of the input's last axis), one call after another.
  *   memory  everything else: bound by the bytes read and written (inputs + outputs)
  *   loop    element-by-element index kernels (ScatterElements, GatherElements, MaxPool with its
@@ -36,14 +36,22 @@ export interface OpWork {
   steps?: number;
   /** gemm: m·k·n of one call's product (MLAS's threading test); a MatMul's batch is one call. */
   parallelWork?: number;
-  /** Convolutions: products run one per image and group, and how they share the threads. */
-  conv?: {
-    calls: number;
+  /**
+   * Products run as separate calls (a convolution per image and group, a MatMul per batch entry
+   * when both operands are batched), and how the calls share the threads.
+   */
+  calls?: {
+    count: number;
     /** Elements each call copies through im2col (Conv) or col2im (ConvTranspose), and in how many contiguous rows. */
     copied: number;
     rows: number;
-    /** Conv: the calls are spread over the threads (each single-threaded); ConvTranspose: one after another. */
+    /** Conv, batched MatMul: the calls are spread over the threads (each single-threaded); ConvTranspose: one after another. */
     spread: boolean;
+    /**
+     * A 2-D Conv without groups: its channels, for onnxruntime's NCHWc layout (machine.ts), which
+     * convolves directly (no im2col) when the output channels fill its blocks.
+     */
+    direct?: { in: number; out: number };
   };
 }
 
@@ -83,7 +91,8 @@ function gemm(flops: number, parallelWork: number): OpWork {
 }
 
 export const workRules = {
-  // [..., m, k]·[..., k, n]: 1-D operands gain and lose a unit axis (numpy matmul).
+  // [..., m, k]·[..., k, n]: 1-D operands gain and lose a unit axis (numpy matmul). A 2-D B is one
+  // product over A's rows; a batched B is one product per batch entry, spread over the threads.
   MatMul: (_n, s) => {
     const [a, b] = s.inputs;
     const y = s.outputs[0];
@@ -92,6 +101,7 @@ export const workRules = {
     const m = a.length >= 2 ? a[a.length - 2]! : 1;
     const n = b.length >= 2 ? b[b.length - 1]! : 1;
     const batch = product(y) / (m * n);
+    if (batch > 1 && product(b.slice(0, -2)) > 1) return { ...gemm(2 * batch * m * k * n, m * k * n), calls: { count: batch, copied: 0, rows: 0, spread: true } };
     return gemm(2 * batch * m * k * n, batch * m * k * n);
   },
   Gemm: (n, s) => {
@@ -108,9 +118,13 @@ export const workRules = {
     const groups = attrInt(n, 'group', 1);
     const calls = x[0]! * groups;
     const [M, K, S] = [w[0]! / groups, product(w.slice(1)), product(y.slice(2))];
-    const pointwise = product(w.slice(2)) === 1 && !(attrInts(n, 'strides') ?? []).some((v) => v !== 1) && !(attrInts(n, 'pads') ?? []).some((v) => v !== 0);
-    const rows = K * product(y.slice(2, -1));
-    return { ...gemm(2 * calls * M * K * S, M * K * S), conv: { calls, copied: pointwise ? 0 : K * S, rows: pointwise ? 0 : rows, spread: true } };
+    const strides = attrInts(n, 'strides') ?? [];
+    const pointwise = product(w.slice(2)) === 1 && !strides.some((v) => v !== 1) && !(attrInts(n, 'pads') ?? []).some((v) => v !== 0);
+    // Rows of the output's last axis copy as runs, unless a stride or dilation along it spaces the elements.
+    const spaced = (strides.at(-1) ?? 1) !== 1 || (attrInts(n, 'dilations')?.at(-1) ?? 1) !== 1;
+    const rows = spaced ? K * S : K * product(y.slice(2, -1));
+    const direct = groups === 1 && x.length === 4 ? { in: x[1]!, out: w[0]! } : undefined;
+    return { ...gemm(2 * calls * M * K * S, M * K * S), calls: { count: calls, copied: pointwise ? 0 : K * S, rows: pointwise ? 0 : rows, spread: true, ...(direct ? { direct } : {}) } };
   },
   ConvTranspose: (n, s) => {
     const [x, w] = s.inputs;
@@ -119,7 +133,7 @@ export const workRules = {
     const calls = x[0]! * groups;
     // Per call: Wᵀ [Cout/g·∏k, Cin/g] · X [Cin/g, ∏in], then col2im of the [Cout/g·∏k, ∏in] result.
     const [M, K, S] = [product(w.slice(1)), w[0]! / groups, product(x.slice(2))];
-    return { ...gemm(2 * calls * M * K * S, M * K * S), conv: { calls, copied: M * S, rows: M * product(x.slice(2, -1)), spread: false } };
+    return { ...gemm(2 * calls * M * K * S, M * K * S), calls: { count: calls, copied: M * S, rows: M * product(x.slice(2, -1)), spread: false } };
   },
   // Index kernels: one scalar step per update (scatter) or per output element (gather).
   ScatterElements: (n, s) => (s.inputs[2] ? loop(product(s.inputs[2])) : memory(n, s)),
