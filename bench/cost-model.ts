@@ -3,8 +3,8 @@
  *
  *   npx tsx bench/cost-model.ts [--batch 50] [--steps 50] [--only NAME,…]   (writes bench/results/cost-model.json)
  *
- * The machine is calibrated first, in this process (runtime/calibrate.ts; not the cache). Then for
- * every model — each zoo model (test/fixtures/zoo.ts), the reference MLP a 784-80-80-80-10 and the
+ * The machine is calibrated in this process right before each model (runtime/calibrate.ts, three
+ * repeats; not the cache: the speed of a shared machine drifts over minutes). Then for every model — each zoo model (test/fixtures/zoo.ts), the reference MLP a 784-80-80-80-10 and the
  * CNN (models/), and every corpus model when ../shared/corpus (or $SNGD_CORPUS) exists — at the
  * batch size:
  *
@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { buildCnn } from '../models/cnn.js';
 import { buildMlp } from '../models/mlp.js';
 import { compileModel } from '../passes/compile.js';
-import { costOf, type MachineProfile } from '../passes/cost/index.js';
+import { costOf, DEFAULT_PROFILE, type MachineProfile } from '../passes/cost/index.js';
 import { L2_INPUT } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
 import { calibrate } from '../runtime/calibrate.js';
@@ -179,17 +179,20 @@ async function probeOutput(run: TrainingRun, feeds: Record<string, Tensor>): Pro
 
 
 const loadBefore = os.loadavg();
-log(`cost-model: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; calibrating`);
+log(`cost-model: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
 const cpu0 = cpuTimes();
 const own0 = ownCpuSeconds();
 const t0 = performance.now();
-const profile = await calibrate(sessionOptions);
 const rows: CostModelRow[] = [];
 const skipped: { name: string; reason: string }[] = [];
+const profiles: MachineProfile[] = [];
 for (const c of cases()) {
   try {
+    // Calibrated again right before each model: the machine's speed drifts (a shared host).
+    const profile = await calibrate(sessionOptions, 3);
+    profiles.push(profile);
     const r = await measure(c, profile);
-    rows.push(r);
+    rows.push({ ...r, gemmGflops: profile.gemmFlops / 1e9 });
     log(`${r.name}: SGD ${ms(r.sgd.predicted)}/${ms(r.sgd.measured)} ms (${err(r.sgd.predicted, r.sgd.measured)}), SNGD step ${ms(r.sngd.predicted)}/${ms(r.sngd.measured)} ms (${err(r.sngd.predicted, r.sngd.measured)}), refresh ${ms(r.refresh.predicted)}/${ms(r.refresh.measured)} ms, total ${err(r.total.predicted, r.total.measured)}`);
   } catch (e) {
     skipped.push({ name: c.name, reason: (e as Error).message.split('\n')[0]! });
@@ -199,7 +202,7 @@ for (const c of cases()) {
 const cpu1 = cpuTimes();
 const wall = (performance.now() - t0) / 1000;
 const otherLoad = cpu0 && cpu1 ? Math.max(0, (cpu1.busy - cpu0.busy - (ownCpuSeconds() - own0)) / (wall * cpu1.cores)) : undefined;
-const results: CostModelResults = { machine: machine(), batch, steps: stepCount, refreshEvery: REFRESH_EVERY, loadBefore, loadAfter: os.loadavg(), otherLoad, profile, rows, skipped };
+const results: CostModelResults = { machine: machine(), batch, steps: stepCount, refreshEvery: REFRESH_EVERY, loadBefore, loadAfter: os.loadavg(), otherLoad, profile: profiles[0] ?? DEFAULT_PROFILE, rows, skipped };
 writeJson(path.join(BENCH_DIR, 'results', 'cost-model.json'), results);
 
 console.log(`\nbatch ${batch}, T = ${REFRESH_EVERY}; ms per step predicted / measured (error); load average ${loadBefore[0]!.toFixed(2)} → ${results.loadAfter[0]!.toFixed(2)}, other processes ${otherLoad === undefined ? '?' : `${(100 * otherLoad).toFixed(0)} %`} of the CPU\n`);

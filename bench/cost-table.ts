@@ -18,6 +18,8 @@ export interface CostModelRow {
   total: { predicted: number; measured: number };
   ratio: { predicted: number; measured: number };
   nodes: { sgd: number; sngd: number };
+  /** The threaded MatMul rate the model's calibration measured (GFLOP/s): the machine's speed then. */
+  gemmGflops?: number;
   /** Newton–Schulz steps of a refresh: predicted per dense dimension, measured per layer. */
   nsSteps?: { predicted: Record<string, number>; measured: number[] };
 }
@@ -27,7 +29,7 @@ export interface CostModelResults {
   batch: number;
   steps: number;
   refreshEvery: number;
-  /** Load averages (1, 5, 15 min) before and after; the share of CPU time other processes used meanwhile. */
+  /** Load averages (1, 5, 15 min) before and after; the share of CPU time other processes used meanwhile. `profile`: the first model's calibration. */
   loadBefore: number[];
   loadAfter: number[];
   otherLoad?: number;

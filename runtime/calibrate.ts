@@ -7,8 +7,11 @@
  *                        ReduceSum, Concat, Slice, Relu) against 1
  *   memory, outputByte   a chain of Adds over 1M floats; outputs of 256 KiB…4 MiB returned against not
  *   loopStep             a ScatterElements of 256K updates
- *   gemm                 chains of square MatMuls: n = 96…512 (threaded FLOP/s, a least-squares line),
- *                        n = 48, 64 (the pool's wake-up), n = 32 (below MLAS's threading threshold)
+ *   gemm                 MatMuls of training-graph shapes (square 128…512, and 96×768×768, 768×64×768,
+ *                        768×768×96, 64×512×64: threaded FLOP/s, a least-squares line); chains of
+ *                        square ones at n = 48, 64 (the pool's wake-up) and n = 32 (below MLAS's
+ *                        threading threshold); [2048, 16]·[16, 1024] (the cost per result element
+ *                        of a short inner dimension)
  *   gemmCall             a MatMul of 256 batched 8×8 products
  *   im2col               two Convs whose time is their im2col (one output channel, 32·3·3 patches) in
  *                        rows of 32 and of 2 elements
@@ -199,7 +202,7 @@ export async function calibrate(options: SessionOptions, repeats = 5): Promise<M
 }
 
 async function measureProfile(options: SessionOptions): Promise<MachineProfile> {
-  const p: MachineProfile = { ...DEFAULT_PROFILE, host: { ...DEFAULT_PROFILE.host }, calibrated: true, date: new Date().toISOString(), machine: machineKey() };
+  const p: MachineProfile = { ...DEFAULT_PROFILE, host: { ...DEFAULT_PROFILE.host }, calibrated: true, date: new Date().toISOString(), machine: machineKey(), threads: os.availableParallelism() };
   // Fixed costs of a run, and of a kernel.
   // Fixed costs of a run: one Relu returned (run + input + output + a simple kernel); a Sum of 33
   // inputs against 1 (inputs); 9 Relus returned (outputs, with a chain of simple kernels for theirs).
@@ -228,24 +231,35 @@ async function measureProfile(options: SessionOptions): Promise<MachineProfile> 
   // A kernel of a training graph's glue: the mixed chain (its two extra inputs taken out).
   p.node = Math.max(0, (await perKernel(options, 'tiny', 8, 64, 60)) - (2 * p.input) / 64);
 
-  // MatMul: the threaded rate from a relative least-squares line through n = 96…512; the pool's
-  // wake-up from n = 48 and 64 (just above MLAS's threshold: little arithmetic); the one-thread
-  // rate from n = 32 (below it), no faster than the pool.
-  const sizes = [96, 160, 256, 384, 512];
+  // MatMul: the threaded rate from a relative least-squares line through products of the shapes
+  // training graphs have (square, and with one short side: few rows, a short inner dimension, few
+  // columns), each alone in a graph; the cost per result element of a very short inner dimension
+  // from [2048, 16]·[16, 1024]; the two fitted in turn.
+  const shapes: [number, number, number][] = [[128, 128, 128], [256, 256, 256], [512, 512, 512], [96, 768, 768], [768, 64, 768], [768, 768, 96], [64, 512, 64]];
+  const product = (m: number, k: number, n: number) => graphTime(options, (b) => {
+    const y = b.op('MatMul', [b.input('a', 'float32', ['N', k]), b.input('b', 'float32', [k, n])]);
+    b.output(b.op('Shape', [y]), 'int64', [2]);
+  }, m * k * n > 1e8 ? 10 : 20, [m]);
   const ts: number[] = [];
-  for (const n of sizes) ts.push((await perKernel(options, 'matmul', n, n >= 384 ? 4 : 8, n >= 384 ? 10 : 20)) - p.node);
-  p.gemmFlops = 1 / relativeLineFit(sizes.map((n) => 2 * n ** 3), ts).slope;
+  for (const [m, k, n] of shapes) ts.push((await product(m, k, n)) - one - p.input - p.node);
+  const skinny = (await product(2048, 16, 1024)) - one - p.input - p.node;
+  p.gemmOut = 0;
+  for (let i = 0; i < 2; i++) {
+    p.gemmFlops = 1 / relativeLineFit(shapes.map(([m, k, n]) => 2 * m * k * n), ts.map((t, j) => t - shapes[j]![0] * shapes[j]![2] * p.gemmOut)).slope;
+    p.gemmOut = Math.max(0, (skinny - (2 * 2048 * 16 * 1024) / p.gemmFlops) / (2048 * 1024));
+  }
   const wake = [];
-  for (const n of [48, 64]) wake.push((await perKernel(options, 'matmul', n, 32, 40)) - p.node - (2 * n ** 3) / p.gemmFlops);
+  for (const n of [48, 64]) wake.push((await perKernel(options, 'matmul', n, 32, 40)) - p.node - (2 * n ** 3) / p.gemmFlops - n * n * p.gemmOut);
   p.poolWake = Math.max(0, median(wake));
-  p.gemmFlopsSingle = Math.min(p.gemmFlops, (2 * 32 ** 3) / Math.max(1e-9, (await perKernel(options, 'matmul', 32, 64, 60)) - p.node));
+  p.gemmFlopsSingle = Math.min(p.gemmFlops, (2 * 32 ** 3) / Math.max(1e-9, (await perKernel(options, 'matmul', 32, 64, 60)) - p.node - 32 * 32 * p.gemmOut * p.threads));
 
   // Memory-bound kernels: Adds over 1M floats (4 MiB tensors, beyond the core's own caches).
   const N = 1 << 20;
   p.memoryBytes = (12 * N) / Math.max(1e-9, (await perKernel(options, 'add', N, 8, 15)) - p.node - p.poolWake);
   // Copying an output back: Relu(x) returned, against its Shape returned (x's length symbolic, so
-  // onnxruntime runs the Relu in both). Fresh large buffers may be page-faulted in or recycled;
-  // the median over sizes from 256 KiB to 4 MiB takes what a training step's outputs see most.
+  // onnxruntime runs the Relu in both). A fresh large buffer is either page-faulted in (~0.35 ns/B
+  // here) or recycled (~0.05): the mean over sizes from 256 KiB to 4 MiB is the mixture a training
+  // loop's outputs see.
   const copies: number[] = [];
   for (const n of [1 << 16, 1 << 18, 616225, 1 << 20]) {
     const run = (big: boolean) => graphTime(options, (b) => {
@@ -255,7 +269,7 @@ async function measureProfile(options: SessionOptions): Promise<MachineProfile> 
     }, 20, [n]);
     copies.push(((await run(true)) - (await run(false)) + p.node) / (4 * n));
   }
-  p.outputByte = Math.max(0, median(copies));
+  p.outputByte = Math.max(0, copies.reduce((a, c) => a + c, 0) / copies.length);
   // Index kernels: a ScatterElements of 256K updates.
   const U = 1 << 18;
   const scatter = await graphTime(options, (b) => {
@@ -265,10 +279,9 @@ async function measureProfile(options: SessionOptions): Promise<MachineProfile> 
   p.loopStep = Math.max(0, (scatter - one - p.input - (8 * U) / p.memoryBytes) / U);
 
   // Product calls: a MatMul of 256 batched 8×8 products (spread over the threads).
-  p.threads = os.availableParallelism();
   p.nchwcBlock = nchwcBlock();
   const batched = await graphTime(options, (b) => b.output(b.op('MatMul', [b.input('x', 'float32', [256, 8, 8]), b.input('w', 'float32', [256, 8, 8])]), 'float32', [256, 8, 8]), 40);
-  p.gemmCall = Math.max(0, (batched - one - p.input - p.poolWake - 4 * 256 * 64 * p.outputByte) / (256 / p.threads) - (2 * 512) / p.gemmFlopsSingle);
+  p.gemmCall = Math.max(0, (batched - one - p.input - p.poolWake - 4 * 256 * 64 * p.outputByte) / (256 / p.threads) - (2 * 512) / p.gemmFlopsSingle - 64 * p.gemmOut * p.threads);
 
   // im2col: two Convs whose time is their im2col (one output channel, 32·3·3 patches), in rows
   // of 32 and of 2 elements.
@@ -279,7 +292,7 @@ async function measureProfile(options: SessionOptions): Promise<MachineProfile> 
   const wide = await kernel([4, 32, 32, 32], [1, 32, 3, 3], [4, 1, 32, 32], { pads: [1, 1, 1, 1] });
   const narrow = await kernel([4, 32, 512, 2], [1, 32, 3, 3], [4, 1, 512, 2], { pads: [1, 1, 1, 1] });
   // Per call (4 calls over min(threads, 4)): elements·im2col + rows·im2colRow + its product.
-  const perCall = (t: number) => (t - p.node - p.poolWake) / (4 / Math.min(p.threads, 4)) - p.gemmCall - (2 * 288 * 1024) / p.gemmFlopsSingle;
+  const perCall = (t: number) => (t - p.node - p.poolWake) / (4 / Math.min(p.threads, 4)) - p.gemmCall - (2 * 288 * 1024) / p.gemmFlopsSingle - 1024 * p.gemmOut * p.threads;
   const [a, b] = [perCall(wide), perCall(narrow)];
   // wide: 288·1024 elements in 288·32 rows; narrow: the same elements in 288·512 rows.
   p.im2colRow = Math.max(0, (b - a) / (288 * (512 - 32)));
@@ -289,7 +302,7 @@ async function measureProfile(options: SessionOptions): Promise<MachineProfile> 
   const one1 = await kernel([8, 8, 32, 32], [cout, 8, 3, 3], [8, cout, 32, 32], { pads: [1, 1, 1, 1] });
   const two = await kernel([8, 8, 32, 32], [cout, 8, 3, 3], [8, cout, 16, 16], { pads: [1, 1, 1, 1], strides: [2, 2] });
   const flops = 2 * 8 * cout * 72;
-  p.nchwcFlops = (flops * (1024 + 256)) / Math.max(1e-9, one1 + two - 2 * (p.node + p.poolWake));
+  p.nchwcFlops = (flops * (1024 + 256)) / Math.max(1e-9, one1 + two - 2 * (p.node + p.poolWake) - 8 * cout * (1024 + 256) * p.gemmOut);
 
   p.host = await hostRates(options);
   return p;

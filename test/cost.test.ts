@@ -37,7 +37,7 @@ const sngdSettings = (batch: number) => ({ batch, optimizer: 'sngd' as const, re
 
 describe('per-op work', () => {
   it('counts 2·m·k·n per product for MatMul (batched, broadcast) and Gemm (transposes, C)', () => {
-    expect(nodeWork(node('MatMul'), shapes([[2, 3, 4, 5], [5, 6]], [[2, 3, 4, 6]]))).toEqual({ kind: 'gemm', flops: 2 * 6 * 4 * 5 * 6, bytes: 0, parallelWork: 6 * 4 * 5 * 6 });
+    expect(nodeWork(node('MatMul'), shapes([[2, 3, 4, 5], [5, 6]], [[2, 3, 4, 6]]))).toEqual({ kind: 'gemm', flops: 2 * 6 * 4 * 5 * 6, bytes: 0, parallelWork: 6 * 4 * 5 * 6, outputs: 6 * 4 * 6 });
     expect(nodeWork(node('MatMul'), shapes([[5], [5, 6]], [[6]])).flops).toBe(2 * 5 * 6);
     // Both operands batched: one product per batch entry, spread over the threads.
     expect(nodeWork(node('MatMul'), shapes([[6, 4, 5], [6, 5, 3]], [[6, 4, 3]]))).toMatchObject({ flops: 2 * 6 * 4 * 5 * 3, parallelWork: 4 * 5 * 3, calls: { count: 6, spread: true } });
@@ -81,12 +81,16 @@ describe('per-op work', () => {
   });
 
   it('times a product below the threading threshold at the single-thread rate, above it with the pool overhead', () => {
-    const p: MachineProfile = { ...DEFAULT_PROFILE, gemmFlops: 1e11, gemmFlopsSingle: 5e10, poolWake: 3e-6, node: 1e-6 };
+    const p: MachineProfile = { ...DEFAULT_PROFILE, gemmFlops: 1e11, gemmFlopsSingle: 5e10, poolWake: 3e-6, node: 1e-6, gemmOut: 0 };
     expect(workSeconds({ kind: 'gemm', flops: 2 * 32 ** 3, bytes: 0, parallelWork: 32 ** 3 }, p)).toBeCloseTo(1e-6 + (2 * 32 ** 3) / 5e10, 12);
     expect(workSeconds({ kind: 'gemm', flops: 2 * 64 ** 3, bytes: 0, parallelWork: 64 ** 3 }, p)).toBeCloseTo(1e-6 + 3e-6 + (2 * 64 ** 3) / 1e11, 12);
     // Large elementwise kernels wake the pool; small ones run on the calling thread.
     expect(workSeconds({ kind: 'memory', flops: 0, bytes: 4e6 }, p)).toBeCloseTo(1e-6 + 3e-6 + 4e6 / p.memoryBytes, 12);
     expect(workSeconds({ kind: 'memory', flops: 0, bytes: 4e3 }, p)).toBeCloseTo(1e-6 + 4e3 / p.memoryBytes, 12);
+    // Each result element costs gemmOut (on the pool; threads× on one thread).
+    const q = { ...p, gemmOut: 1e-9, threads: 2 };
+    expect(workSeconds({ kind: 'gemm', flops: 2 * 64 ** 3, bytes: 0, parallelWork: 64 ** 3, outputs: 64 * 64 }, q)).toBeCloseTo(1e-6 + 3e-6 + (2 * 64 ** 3) / 1e11 + 64 * 64 * 1e-9, 12);
+    expect(workSeconds({ kind: 'gemm', flops: 2 * 32 ** 3, bytes: 0, parallelWork: 32 ** 3, outputs: 32 * 32 }, q)).toBeCloseTo(1e-6 + (2 * 32 ** 3) / 5e10 + 2 * 32 * 32 * 1e-9, 12);
     // Conv calls spread over the threads, each single-threaded; ConvTranspose calls in sequence.
     const calls = { count: 8, copied: 1000, rows: 100, spread: true };
     const perCall = p.gemmCall + 2e5 / p.gemmFlopsSingle + 1000 * p.im2col + 100 * p.im2colRow;

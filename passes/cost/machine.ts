@@ -5,8 +5,8 @@
  *
  *   graph run  = run + inputs·input + outputs·output + output bytes·outputByte + Σ nodes
  *   node       = node overhead + one of
- *                  gemm    flops/gemmFlops + poolWake         (MLAS threads the product)
- *                          flops/gemmFlopsSingle              (m·k·n below gemmThreadWork: one thread)
+ *                  gemm    flops/gemmFlops + outputs·gemmOut + poolWake   (MLAS threads the product)
+ *                          flops/gemmFlopsSingle + outputs·gemmOut·threads (m·k·n below gemmThreadWork)
  *                          separate calls (convolutions per image × group, batched MatMuls):
  *                          per call gemmCall + its product + its im2col/col2im copy
  *                          (elements·im2col + rows·im2colRow); Conv's and MatMul's calls spread
@@ -52,6 +52,8 @@ export interface MachineProfile {
   /** FLOP/s of a threaded gemm, and of a single-threaded one. */
   gemmFlops: number;
   gemmFlopsSingle: number;
+  /** Seconds per result element of a threaded product (starting and storing each dot product). */
+  gemmOut: number;
   /** Seconds to wake onnxruntime's thread pool for a parallel section (threaded products, large elementwise kernels, spread calls). */
   poolWake: number;
   /** Bytes moved from which an elementwise kernel runs in parallel (onnxruntime's cost model: about 16K elements of a binary float op). */
@@ -88,6 +90,7 @@ export const DEFAULT_PROFILE: MachineProfile = {
   node: 0.55e-6,
   gemmFlops: 200e9,
   gemmFlopsSingle: 100e9,
+  gemmOut: 0.3e-9,
   poolWake: 3e-6,
   parallelBytes: 192 * 1024,
   gemmThreadWork: 65536,
@@ -120,22 +123,25 @@ function workParts(w: OpWork, p: MachineProfile): { overhead: number; compute: n
   if (w.kind === 'memory') return { overhead: p.node + (w.bytes >= p.parallelBytes ? p.poolWake : 0), compute: w.bytes / p.memoryBytes };
   if (w.kind === 'loop') return { overhead: p.node, compute: (w.steps ?? 0) * p.loopStep };
   const threaded = (w.parallelWork ?? Infinity) >= p.gemmThreadWork;
-  if (!w.calls) return { overhead: p.node + (threaded ? p.poolWake : 0), compute: w.flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) };
+  // A result element costs gemmOut on the pool (threads× that on one thread).
+  const out = (w.outputs ?? 0) * p.gemmOut;
+  if (!w.calls) return { overhead: p.node + (threaded ? p.poolWake : 0), compute: threaded ? w.flops / p.gemmFlops + out : w.flops / p.gemmFlopsSingle + out * p.threads };
   const { count: calls, spread, direct } = w.calls;
   const flops = w.flops / calls;
+  const outCall = ((w.outputs ?? 0) / calls) * p.gemmOut;
   // onnxruntime's NCHWc layout: output channels in whole blocks, input channels too or fewer than a block.
   const nchwc = direct !== undefined && p.nchwcBlock > 1 && direct.out % p.nchwcBlock === 0 && (direct.in % p.nchwcBlock === 0 || direct.in < p.nchwcBlock);
   // NCHWc convolves directly, the whole batch in one threaded kernel, at its own rate.
-  if (nchwc) return { overhead: p.node + p.poolWake, compute: w.flops / p.nchwcFlops };
+  if (nchwc) return { overhead: p.node + p.poolWake, compute: w.flops / p.nchwcFlops + out };
   const copy = w.calls.copied * p.im2col + w.calls.rows * p.im2colRow;
   if (spread && calls > 1 && p.threads > 1) {
     // MLAS hands whole calls to its threads; each runs its im2col and product alone.
     const share = calls / Math.min(p.threads, calls);
-    return { overhead: p.node + p.poolWake + share * p.gemmCall, compute: share * (flops / p.gemmFlopsSingle + copy) };
+    return { overhead: p.node + p.poolWake + share * p.gemmCall, compute: share * (flops / p.gemmFlopsSingle + outCall * p.threads + copy) };
   }
   return {
     overhead: p.node + calls * (p.gemmCall + (threaded ? p.poolWake : 0)),
-    compute: calls * (flops / (threaded ? p.gemmFlops : p.gemmFlopsSingle) + copy),
+    compute: calls * (threaded ? flops / p.gemmFlops + outCall : flops / p.gemmFlopsSingle + outCall * p.threads) + calls * copy,
   };
 }
 

@@ -63,7 +63,7 @@ export function nsSteps(epsRel: number, d: number, stopAt = 1e-4, maxSteps = 30)
   return k;
 }
 
-const gemm = (batch: number, m: number, k: number, n: number): OpWork => ({ kind: 'gemm', flops: 2 * batch * m * k * n, bytes: 0, parallelWork: batch * m * k * n });
+const gemm = (batch: number, m: number, k: number, n: number): OpWork => ({ kind: 'gemm', flops: 2 * batch * m * k * n, bytes: 0, parallelWork: batch * m * k * n, outputs: batch * m * n });
 
 export function refreshSeconds(records: readonly LayerRecord[], p: MachineProfile, s: RefreshSettings): RefreshSeconds {
   const layers = new Map<string, number>();

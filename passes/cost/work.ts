@@ -4,6 +4,7 @@
  * spends the time (passes/cost/machine.ts turns work into seconds):
  *
  *   gemm    MatMul, Gemm, Conv, ConvTranspose: MLAS kernels, bound by FLOPs
+ *           (each also pays per result element: a short inner dimension k does not amortize it)
  *           MatMul  [..., m, k]·[..., k, n]      flops 2·batch·m·k·n
  *           Gemm    op(A) [M, K]·op(B) [K, N]     flops 2·M·K·N (+ M·N with C)
  *           Conv    W [Cout, Cin/g, k…]           flops 2·N·Cout·∏out·(Cin/g)·∏k
@@ -36,6 +37,8 @@ export interface OpWork {
   steps?: number;
   /** gemm: m·k·n of one call's product (MLAS's threading test); a MatMul's batch is one call. */
   parallelWork?: number;
+  /** gemm: elements of all products' results (each a dot product's start and store: what short inner dimensions pay for). */
+  outputs?: number;
   /**
    * Products run as separate calls (a convolution per image and group, a MatMul per batch entry
    * when both operands are batched), and how the calls share the threads.
@@ -86,8 +89,8 @@ const view: WorkRule = () => ({ kind: 'view', flops: 0, bytes: 0 });
 
 const loop = (steps: number): OpWork => ({ kind: 'loop', flops: 0, bytes: 0, steps });
 
-function gemm(flops: number, parallelWork: number): OpWork {
-  return { kind: 'gemm', flops, bytes: 0, parallelWork };
+function gemm(flops: number, parallelWork: number, outputs: number): OpWork {
+  return { kind: 'gemm', flops, bytes: 0, parallelWork, outputs };
 }
 
 export const workRules = {
@@ -101,15 +104,15 @@ export const workRules = {
     const m = a.length >= 2 ? a[a.length - 2]! : 1;
     const n = b.length >= 2 ? b[b.length - 1]! : 1;
     const batch = product(y) / (m * n);
-    if (batch > 1 && product(b.slice(0, -2)) > 1) return { ...gemm(2 * batch * m * k * n, m * k * n), calls: { count: batch, copied: 0, rows: 0, spread: true } };
-    return gemm(2 * batch * m * k * n, batch * m * k * n);
+    if (batch > 1 && product(b.slice(0, -2)) > 1) return { ...gemm(2 * batch * m * k * n, m * k * n, batch * m * n), calls: { count: batch, copied: 0, rows: 0, spread: true } };
+    return gemm(2 * batch * m * k * n, batch * m * k * n, batch * m * n);
   },
   Gemm: (n, s) => {
     const [a, b, c] = s.inputs;
     if (!a || !b) return memory(n, s);
     const [M, K] = attrInt(n, 'transA', 0) ? [a[1]!, a[0]!] : [a[0]!, a[1]!];
     const N = attrInt(n, 'transB', 0) ? b[0]! : b[1]!;
-    return gemm(2 * M * K * N + (c ? M * N : 0), M * K * N);
+    return gemm(2 * M * K * N + (c ? M * N : 0), M * K * N, M * N);
   },
   Conv: (n, s) => {
     const [x, w] = s.inputs;
@@ -124,7 +127,7 @@ export const workRules = {
     const spaced = (strides.at(-1) ?? 1) !== 1 || (attrInts(n, 'dilations')?.at(-1) ?? 1) !== 1;
     const rows = spaced ? K * S : K * product(y.slice(2, -1));
     const direct = groups === 1 && x.length === 4 ? { in: x[1]!, out: w[0]! } : undefined;
-    return { ...gemm(2 * calls * M * K * S, M * K * S), calls: { count: calls, copied: pointwise ? 0 : K * S, rows: pointwise ? 0 : rows, spread: true, ...(direct ? { direct } : {}) } };
+    return { ...gemm(2 * calls * M * K * S, M * K * S, calls * M * S), calls: { count: calls, copied: pointwise ? 0 : K * S, rows: pointwise ? 0 : rows, spread: true, ...(direct ? { direct } : {}) } };
   },
   ConvTranspose: (n, s) => {
     const [x, w] = s.inputs;
@@ -133,7 +136,7 @@ export const workRules = {
     const calls = x[0]! * groups;
     // Per call: Wᵀ [Cout/g·∏k, Cin/g] · X [Cin/g, ∏in], then col2im of the [Cout/g·∏k, ∏in] result.
     const [M, K, S] = [product(w.slice(1)), w[0]! / groups, product(x.slice(2))];
-    return { ...gemm(2 * calls * M * K * S, M * K * S), calls: { count: calls, copied: M * S, rows: M * product(x.slice(2, -1)), spread: false } };
+    return { ...gemm(2 * calls * M * K * S, M * K * S, calls * M * S), calls: { count: calls, copied: M * S, rows: M * product(x.slice(2, -1)), spread: false } };
   },
   // Index kernels: one scalar step per update (scatter) or per output element (gather).
   ScatterElements: (n, s) => (s.inputs[2] ? loop(product(s.inputs[2])) : memory(n, s)),
