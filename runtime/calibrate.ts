@@ -97,7 +97,7 @@ export async function machineProfile(req: ProfileRequest = {}): Promise<MachineP
   const file = req.file ?? defaultCalibrationFile();
   const cached = req.calibrate ? undefined : readCalibration(file);
   if (cached || req.calibrate === false) return cached ?? DEFAULT_PROFILE;
-  req.log?.(`calibrating the cost model on this machine (a few seconds; cached in ${file})`);
+  req.log?.(`calibrating the cost model on this machine (about ten seconds; cached in ${file})`);
   const profile = await calibrate(req.sessionOptions ?? {});
   writeCalibration(profile, file);
   return profile;
