@@ -31,7 +31,7 @@ const program = new Command('sngd-compile')
   .option('--report', "print each layer's choices and the predicted time per training step of SNGD and of plain GD (at --batch-size)")
   .option('--refresh-every <T>', 'refresh period the --report amortizes roots over', parseIntOption('--refresh-every', 1), 100)
   .option('--dims <name=size,...>', "--report: sizes of symbolic dims other than the batch (e.g. a sequence length 'T=32')", parseDims)
-  .option('--calibrate', '--report: measure this machine again (microbenchmarks, a few seconds) and cache the result')
+  .option('--calibrate', '--report: measure this machine again (microbenchmarks, about ten seconds) and cache the result')
   .option('--no-calibrate', '--report: never measure; use the cached calibration, else default rates')
   .option('--json', 'print the manifest as JSON instead of a table')
   .showHelpAfterError();
