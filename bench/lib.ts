@@ -237,7 +237,7 @@ export function runChild<T extends { cpuSeconds?: number; otherLoad?: number }>(
 }
 
 /** Busy CPU seconds of the whole machine so far (Linux /proc/stat), and the number of CPUs. */
-function cpuTimes(): { busy: number; cores: number } | undefined {
+export function cpuTimes(): { busy: number; cores: number } | undefined {
   try {
     const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal …: busy is all but idle and iowait.

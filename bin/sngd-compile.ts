@@ -10,11 +10,13 @@ import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
 import { writeFileAtomic } from '../src/onnx/codec.js';
 import { parseIntOption, runCli, table } from './cli-common.js';
-import { estimateCosts } from '../passes/cost.js';
-import { readLayerRecords } from '../passes/reconstruct/record.js';
+import { costOf } from '../passes/cost/index.js';
+import { machineProfile } from '../runtime/calibrate.js';
+import { resolveDevice } from '../runtime/device.js';
+import { SngdError } from '../src/errors.js';
 import type { Model } from '../src/ir/graph.js';
-import { inferShapes } from '../src/shape/index.js';
 import { DEFAULT_MAX_UNIT_DIM } from '../passes/reconstruct/units.js';
+import { costReportLines } from './cost-report.js';
 
 const program = new Command('sngd-compile')
   .description('Insert a local Fisher layer before every weighted layer of an ONNX model (SNGD reconstruction).')
@@ -29,15 +31,18 @@ const program = new Command('sngd-compile')
   .option('--batch-size <n>', 'batch size the per-layer cost model assumes', parseIntOption('--batch-size', 1), 32)
   .addOption(new Option('--loss <kind>', 'also write the training and evaluation graphs for this loss: softmax cross-entropy, mean squared error, binary cross-entropy with logits').choices(['ce', 'mse', 'bce']))
   .option('--output <name>', 'the model output the loss reads (default: the first)')
-  .option('--report', "print each layer's choice and the predicted per-step compute of SNGD relative to plain GD")
+  .option('--report', "print each layer's choices and the predicted time per training step of SNGD and of plain GD (at --batch-size)")
   .option('--refresh-every <T>', 'refresh period the --report amortizes roots over', parseIntOption('--refresh-every', 1), 100)
+  .option('--dims <name=size,...>', "--report: sizes of symbolic dims other than the batch (e.g. a sequence length 'T=32')", parseDims)
+  .option('--calibrate', '--report: measure this machine again (microbenchmarks, about ten seconds) and cache the result')
+  .option('--no-calibrate', '--report: never measure; use the cached calibration, else default rates')
   .option('--json', 'print the manifest as JSON instead of a table')
   .showHelpAfterError();
 
-await runCli('sngd-compile', () => {
+await runCli('sngd-compile', async () => {
   program.parse();
   const file = program.args[0]!;
-  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean; report?: boolean; refreshEvery: number; maxFisherDim?: number; nystromRank: number; landmarks: 'uniform' | 'diagonal'; fisherBlocks: 'layer' | 'unit'; maxUnitDim: number }>();
+  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean; report?: boolean; refreshEvery: number; maxFisherDim?: number; nystromRank: number; landmarks: 'uniform' | 'diagonal'; fisherBlocks: 'layer' | 'unit'; maxUnitDim: number; dims?: Record<string, number>; calibrate?: boolean }>();
   const stem = modelStem(file);
   const outName = `${stem}.sngd.onnx`;
   const model = loadModel(file);
@@ -72,14 +77,31 @@ await runCli('sngd-compile', () => {
     console.log('\nskipped:');
     console.log(table(['layer', 'op', 'reason'], manifest.skipped.map((s) => [s.name, s.op, s.reason])));
   }
-  if (opts.report) printReport(rebuilt, opts.batchSize, opts.refreshEvery);
+  if (opts.report) await printReport(model, opts);
   console.log(`\nwrote ${[...written, path.join(opts.outDir, 'manifest.json')].join(', ')}`);
 });
 
-function printReport(rebuilt: Model, batch: number, refreshEvery: number): void {
-  const report = estimateCosts(inferShapes(rebuilt).graph, readLayerRecords(rebuilt), batch, refreshEvery);
-  const m = (v: number) => (v / 1e6).toFixed(v < 1e7 ? 2 : 1);
-  console.log(`\ncost per training step at batch ${batch}, T = ${refreshEvery} (million multiply-adds; arithmetic only, see passes/cost.ts):`);
-  console.log(table(['layer', 'op', 'side', 'fisher dim', 'rows', 'plain GD', 'Fisher layer', 'statistic', 'refresh/T'], report.layers.map((l) => [l.name, l.op, l.side, l.fisherDim, l.rows, m(l.plain), m(l.fisher), m(l.statistic), m(l.refresh)])));
-  console.log(`predicted SNGD step: ${report.ratio.toFixed(2)}× the plain GD step's compute on these layers`);
+/**
+ * The time model's report (passes/cost): the graphs are compiled again as `sngd train` compiles
+ * them (a loss, ce unless --loss says otherwise, and the L2 input, which keeps every layer on the
+ * weight side), with and without Fisher layers.
+ */
+async function printReport(model: Model, opts: { side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; refreshEvery: number; maxFisherDim?: number; nystromRank: number; landmarks: 'uniform' | 'diagonal'; dims?: Record<string, number>; calibrate?: boolean }): Promise<void> {
+  const loss = opts.loss ?? 'ce';
+  const options = { side: opts.side, batchSize: opts.batchSize, loss, l2: true, output: opts.output, maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks, dims: opts.dims };
+  const profile = await machineProfile({ calibrate: opts.calibrate, sessionOptions: resolveDevice('cpu').sessionOptions, log: (m) => console.log(`\n${m}`) });
+  const cost = costOf(compileModel(model, options), compileModel(model, { ...options, fisher: false }), { batch: opts.batchSize, dims: opts.dims, optimizer: 'sngd', refreshEvery: opts.refreshEvery }, profile);
+  console.log('');
+  for (const line of costReportLines(cost)) console.log(line);
+}
+
+/** 'T=32,H=8' → { T: 32, H: 8 }. */
+function parseDims(value: string): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const part of value.split(',')) {
+    const m = /^\s*([^=\s]+)\s*=\s*(\d+)\s*$/.exec(part);
+    if (!m || Number(m[2]) < 1) throw new SngdError(`--dims takes name=size pairs separated by commas (sizes ≥ 1), got '${value}'`);
+    dims[m[1]!] = Number(m[2]);
+  }
+  return dims;
 }

@@ -14,10 +14,9 @@ import { SngdError } from '../src/errors.js';
 import type { Model } from '../src/ir/graph.js';
 import type { Tensor } from '../src/onnx/tensor.js';
 import { compileModel, type Manifest } from '../passes/compile.js';
-import { cleanup } from '../passes/cleanup.js';
 import { fold } from '../passes/fold.js';
 import { denseBlocks, nystromOf, readLayerRecords, unitOf, type LayerRecord } from '../passes/reconstruct/record.js';
-import { L2_INPUT, type GraphContract } from '../passes/training/index.js';
+import { L2_INPUT, withoutStatistics, type GraphContract } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
 import type { Checkpoint } from './checkpoint.js';
 import { labelsPerSample, makeBatch, type Dataset } from './data/dataset.js';
@@ -664,13 +663,6 @@ function sideRoots(rec: LayerRecord): string[] {
 function statOutputs(rec: LayerRecord): string[] {
   const ny = nystromOf(rec);
   return ny ? [ny.U, ny.s] : [rec.params.P];
-}
-
-/** The training graph with its statistic outputs (and what only they need) removed. */
-function withoutStatistics(train: Model, contract: GraphContract): Model {
-  const g = train.graph;
-  const stats = new Set(contract.outputs.filter((o) => o.role === 'stat').map((o) => o.name));
-  return { ...train, graph: cleanup({ ...g, outputs: g.outputs.filter((o) => !stats.has(o.name)) }) };
 }
 
 /** Steps between an asynchronous refresh's start and its installation. */

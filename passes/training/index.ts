@@ -78,6 +78,16 @@ export function buildTrainingGraphs(model: Model, opts: TrainingOptions): Traini
 }
 
 /**
+ * The training graph with its statistic outputs (and what only they need) removed: the graph of
+ * the steps that fold no statistic (statistics every k steps).
+ */
+export function withoutStatistics(train: Model, contract: GraphContract): Model {
+  const g = train.graph;
+  const stats = new Set(contract.outputs.filter((o) => o.role === 'stat').map((o) => o.name));
+  return { ...train, graph: cleanup({ ...g, outputs: g.outputs.filter((o) => !stats.has(o.name)) }) };
+}
+
+/**
  * Trainable tensors: every rebuilt layer's W̃', and the other float initializers that act as
  * parameters — those with more than one element that feed a differentiable position (scales,
  * shifts, slopes, unrebuilt weights, embeddings). Scalars are treated as constants (epsilons,
