@@ -29,7 +29,7 @@ import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
 import { maxRelError } from './helpers/compare.js';
 import { expectExactResume } from './helpers/resume.js';
-import { writeTeacherDataset } from './helpers/teacher-data.js';
+import { teacherTrainOptions } from './helpers/teacher-data.js';
 import { initialFeeds, outputName } from './helpers/step-check.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-nystrom-'));
@@ -316,24 +316,8 @@ describe('Nyström layers in a training run', () => {
 });
 
 describe('Nyström training end to end', () => {
-  const writeDataset = (n: number, features: number, seed: number, prefix: string) => writeTeacherDataset(dir, n, features, seed, prefix);
-
-  function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
-    const trainFiles = writeDataset(600, 30, 1, 'train');
-    const testFiles = writeDataset(300, 30, 2, 'test');
-    const modelFile = path.join(dir, 'mlp.onnx');
-    saveModel(modelFile, buildMlp({ layers: [30, 16, 4], seed: 7 }));
-    return {
-      model: modelFile,
-      data: { kind: 'npy', x: trainFiles.x, y: trainFiles.y, testX: testFiles.x, testY: testFiles.y },
-      validation: 100, epochs: 3, batchSize: 25, seed: 3, out: path.join(dir, out), optimizer: 'sngd', lr: 0.1, l2: 1e-3, momentum: 0.5,
-      schedule: { kind: 'constant', warmupSteps: 0, gamma: 0.1, stepEpochs: 1 },
-      sngd: { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9 },
-      loss: 'ce', side: 'auto', device: 'cpu', resume: false, checkpointEvery: 0, logEvery: 5, quiet: true,
-      maxFisherDim: 16, nystromRank: 8, landmarks: 'diagonal',
-      ...extra,
-    };
-  }
+  const options = (out: string, extra: Partial<TrainOptions> = {}): TrainOptions =>
+    teacherTrainOptions(dir, out, { features: 30, layers: [30, 16, 4], momentum: 0.5 }, { maxFisherDim: 16, nystromRank: 8, landmarks: 'diagonal', ...extra });
 
   it('a stopped and resumed run writes the same metrics as an uninterrupted one (Nyström state round-trips)', async () => {
     const full = await expectExactResume(options, 'nystrom', 37, 10);

@@ -24,7 +24,6 @@ import type { LossKind } from '../passes/training/losses.js';
 import type { Model } from '../src/ir/graph.js';
 import { mat, matmul, transpose } from '../src/numerics/linalg.js';
 import { Rng } from '../src/numerics/random.js';
-import { saveModel } from '../src/onnx/export.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { FisherEma } from '../runtime/fisher.js';
 import { createSession, runModel } from '../runtime/ort.js';
@@ -35,7 +34,7 @@ import { maxRelError } from './helpers/compare.js';
 import { expectExactResume } from './helpers/resume.js';
 import { signature, spdPower, withRandomRoots } from './helpers/roots.js';
 import { checkStepGradients, initialFeeds, outputName } from './helpers/step-check.js';
-import { writeTeacherDataset } from './helpers/teacher-data.js';
+import { teacherTrainOptions } from './helpers/teacher-data.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sngd-units-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -357,22 +356,8 @@ describe('unit blocks in a training run', () => {
 });
 
 describe('unit blocks end to end', () => {
-  function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
-    const trainFiles = writeTeacherDataset(dir, 600, 30, 1, 'train');
-    const testFiles = writeTeacherDataset(dir, 300, 30, 2, 'test');
-    const modelFile = path.join(dir, 'mlp.onnx');
-    saveModel(modelFile, buildMlp({ layers: [30, 16, 12, 4], seed: 7 }));
-    return {
-      model: modelFile,
-      data: { kind: 'npy', x: trainFiles.x, y: trainFiles.y, testX: testFiles.x, testY: testFiles.y },
-      validation: 100, epochs: 3, batchSize: 25, seed: 3, out: path.join(dir, out), optimizer: 'sngd', lr: 0.1, l2: 1e-3, momentum: 0.5,
-      schedule: { kind: 'constant', warmupSteps: 0, gamma: 0.1, stepEpochs: 1 },
-      sngd: { ...REFERENCE_SNGD, refreshEvery: 7, emaDecay: 0.9 },
-      loss: 'ce', side: 'auto', device: 'cpu', resume: false, checkpointEvery: 0, logEvery: 5, quiet: true,
-      fisherBlocks: 'unit',
-      ...extra,
-    };
-  }
+  const options = (out: string, extra: Partial<TrainOptions> = {}): TrainOptions =>
+    teacherTrainOptions(dir, out, { features: 30, layers: [30, 16, 12, 4], momentum: 0.5 }, { fisherBlocks: 'unit', ...extra });
 
   it('a stopped and resumed run writes the same metrics as an uninterrupted one (unit EMAs and roots round-trip)', async () => {
     const full = await expectExactResume(options, 'unit', 37, 10);
