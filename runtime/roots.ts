@@ -80,7 +80,7 @@ export interface ComputeRootsOptions {
   gate?: number;
   /** Largest |F_ij − F_ji| / max_k F_kk accepted as symmetric. Defaults to 1e-4. */
   symmetryTolerance?: number;
-  /** Check each F (finite, symmetric, positive diagonal) before the run. Defaults to true. */
+  /** Check each F (finite, symmetric, positive diagonal) and previous root (finite) before the run. Defaults to true. */
   validate?: boolean;
   /** The gates a 'track' graph built with gateInput takes (from buildGateGraph). */
   gates?: readonly number[];
@@ -124,7 +124,7 @@ export async function computeRoots(graph: Session | Model, F: readonly Float32Ar
       const parts: [string, Float32Array | undefined][] = needsS ? [['P', prev.P], ['S', prev.S]] : [['P', prev.P]];
       for (const [name, a] of parts) {
         if (!a || a.length !== f.length) throw new SngdError(`layer ${i}: previous ${name} has ${a?.length ?? 0} values, expected ${d}×${d}`);
-        problem ??= finiteProblem(a, `previous ${name}`);
+        if (opts.validate !== false) problem ??= finiteProblem(a, `previous ${name}`);
       }
     }
     problems.push(problem);
@@ -287,7 +287,8 @@ export class RootRefresher {
       if (mine.every((g) => g <= TRACK_FAR)) {
         // One NS step leaves ≈ ¾ρ²; beyond TRACK_ONE_STEP (¾·0.3² ≈ 0.07) take two.
         const steps = Math.max(...mine) <= TRACK_ONE_STEP ? 1 : 2;
-        group = await computeRoots(await this.session(`track${steps}:${d}`), pick(F), { ...opts, previous: pick(P0), gates: mine, tolerance: DEFAULT_TRACK_TOLERANCE, gate });
+        // No input scan: a non-finite F or P0 makes its gate NaN, which lands in the cold branch (scanned).
+        group = await computeRoots(await this.session(`track${steps}:${d}`), pick(F), { ...opts, previous: pick(P0), gates: mine, tolerance: DEFAULT_TRACK_TOLERANCE, gate, validate: false });
       }
       if (!group || (this.options.fallbackToCold !== false && !group.every((l) => l.ok))) {
         group = await computeRoots(await this.session(`cold:${d}`), pick(F), opts);

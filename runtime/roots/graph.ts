@@ -578,7 +578,8 @@ function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: Root
   const keep = o.op('LessOrEqual', [gate, k(opts.gate ?? 0)]);
   const far = o.op('Greater', [gate, k(TRACK_FAR)]);
 
-  const M = o.symmetrize(o.matmul(o.matmul(P0, F), o.transpose(P0)));
+  // P0·F·P0ᵀ is symmetric up to rounding, and Z only needs to be as symmetric as that.
+  const M = o.matmul(o.matmul(P0, F), o.transpose(P0));
   const step = (m: string) => o.mul(o.sub(o.eyeTimes(k(3)), m), k(0.5));
   let Z = step(M);
   let error = o.mul(o.mul(gate, gate), k(0.75)); // ¾ρ²
@@ -587,9 +588,13 @@ function emitTrackGroup(b: GraphBuilder, d: number, layers: number[], opts: Root
     error = o.mul(o.mul(error, error), k(0.75));
   }
   if (opts.iterations > 2) throw new SngdError(`buildRootGraph: a 'track' correction takes 1 or 2 steps, got ${opts.iterations}`);
-  Z = o.op('Where', [keep, o.eye, Z]);
+  // Only a group with several layers can mix kept and corrected ones (a lone layer runs here only
+  // when corrected, unless the gate is computed in the graph).
+  const mixed = layers.length > 1 || !opts.gateInput;
+  if (mixed) Z = o.op('Where', [keep, o.eye, Z]);
   const shapeB = b.init(`${g.tag}/shape_b`, int64Tensor([1], [-1]));
-  pick(o.op('Where', [keep, P0, o.matmul(Z, P0)]), 'matrix', rootNames.P);
+  const P = o.matmul(Z, P0);
+  pick(mixed ? o.op('Where', [keep, P0, P]) : P, 'matrix', rootNames.P);
   pick(Z, 'matrix', rootNames.Z);
   pick(o.sub(o.eyeTimes(k(2)), Z), 'matrix', rootNames.Y);
   pick(o.op('Reshape', [o.op('Where', [far, gate, o.op('Where', [keep, gate, error])]), shapeB]), 'vector', rootNames.residual);
