@@ -35,6 +35,9 @@ export const DEFAULTS_GRID: Config[] = [
   { id: 'se1-track-T20', label: 'bias-corrected, ε_rel 1e-2, lr 0.1, statistics every step, tracked, T 20', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 1, refreshStart: 'track', refreshEvery: 20 } },
   { id: 'se10-track-T20-e5e-3', label: 'same as se10-track, T 20, ε_rel 5e-3', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 5e-3, statEvery: 10, refreshStart: 'track', refreshEvery: 20 } },
   { id: 'se10-track-T20-dw40-g0.2', label: 'same as se10-track-T20-dw40, gate 0.2', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 20, dampingWarmup: 40, refreshGate: 0.2 } },
+  // Re-measured on the final implementation of tracked refreshes (one or two NS steps, per-group cold).
+  { id: 'final-defaults', label: 'the defaults (DEFAULT_SNGD), final implementation', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 20, dampingWarmup: 40, refreshGate: 0.2 } },
+  { id: 'final-ref-track', label: 'reference settings, tracked refreshes (gate 0.2), final implementation', lr: 0.1, sngd: { refreshStart: 'track', refreshGate: 0.2 } },
   // Batch 500 (an epoch is 100 steps): refreshes every 10 steps, as SNGD.md §8.
   ...[0.4, 0.5].map((lr): Config => ({ id: `b500-lr${lr}-dw`, label: `batch 500, bias-corrected, ε_rel 1e-2, T 10, tracked, damping warm-up 40 steps, lr ${lr}`, lr, batchSize: 500, sngd: { emaInit: 'zero', epsRel: 1e-2, refreshEvery: 10, refreshStart: 'track', dampingWarmup: 40 } })),
   ...[0.1, 0.2, 0.3].flatMap((lr): Config[] => [
