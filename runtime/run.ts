@@ -438,8 +438,8 @@ export class TrainingRun {
     const dense = this.layers.map((l, i) => ({ l, r: roots[i] })).filter(({ l }) => !nystromOf(l.rec));
     for (const { l, r } of dense) {
       if (r && !('P' in r)) throw new SngdError(`layer '${l.rec.name}' is a dense layer: install dense roots`);
-      const size = this.rootSize(l);
-      if (r && [r.P, 'S' in r ? r.S : r.Z, 'S' in r ? r.P : r.Y].some((a) => a.length !== size)) throw new SngdError(`layer '${l.rec.name}': roots must be [${this.rootDims(l)}], got ${r.P.length} values`);
+      const parts = !r ? [] : 'S' in r ? [r.P, r.S] : [r.P, r.Z, r.Y];
+      if (parts.some((a) => a.length !== this.rootSize(l))) throw new SngdError(`layer '${l.rec.name}': roots must be [${this.rootDims(l)}], got ${parts.map((a) => a.length).join(' and ')} values`);
     }
     for (const { l, r } of dense) {
       if (!r || !('P' in r)) continue;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SngdError } from '../src/errors.js';
+import { expectSngd } from './helpers/errors.js';
 import {
   type Checkpoint, checkpointPath, findLatestCheckpoint, latestCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint,
 } from '../runtime/checkpoint.js';
@@ -35,22 +35,6 @@ function sample(step: number): Checkpoint {
       emptyI: new BigInt64Array(0),
     },
   };
-}
-
-function expectSngd(fn: () => unknown, ...parts: (string | RegExp)[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SngdError);
-  const msg = (caught as Error).message;
-  for (const p of parts) {
-    if (typeof p === 'string') expect(msg).toContain(p);
-    else expect(msg).toMatch(p);
-  }
-  expect(msg).not.toContain('\n');
 }
 
 /** Rewrites a checkpoint with a new header JSON (and a valid checksum, so the header check is what fails). */

@@ -30,6 +30,7 @@ import { AttrType, type AttributeProto, type GraphProto, type ModelProto, type N
 import { ModelProtoType, TensorProtoType } from '../src/onnx/schema.js';
 import { float32Tensor, int64Tensor, tensorToProto, type Tensor } from '../src/onnx/tensor.js';
 import { CORPUS_SKIP_MESSAGE, corpusAvailable, corpusDir, corpusModels, referenceData } from './helpers/corpus.js';
+import { expectSngd } from './helpers/errors.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const { onnx } = onnxProto as any;
@@ -78,24 +79,6 @@ function canonical(v: unknown): unknown {
     return out;
   }
   return v;
-}
-
-/** Asserts that `fn` throws an SngdError: one line, containing every part. */
-function expectSngd(fn: () => unknown, ...parts: (string | RegExp)[]): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  if (!(caught instanceof SngdError)) throw new Error(`expected an SngdError, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
-  const msg = caught.message;
-  expect(msg).not.toMatch(/[\n\r]/);
-  for (const p of parts) {
-    if (typeof p === 'string') expect(msg).toContain(p);
-    else expect(msg).toMatch(p);
-  }
-  return msg;
 }
 
 function writeModel(file: string, model: ModelProto): string {

@@ -11,6 +11,7 @@ import { decodeNpy, encodeNpy, readNpy, writeNpy } from '../src/data/npy.js';
 import { crc32, decodeNpz, encodeNpz, readNpz, writeNpz } from '../src/data/npz.js';
 import { SngdError } from '../src/errors.js';
 import type { Tensor } from '../src/onnx/tensor.js';
+import { expectSngd } from './helpers/errors.js';
 
 let dir: string;
 beforeAll(() => {
@@ -19,24 +20,6 @@ beforeAll(() => {
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-/** Asserts that `fn` throws an SngdError whose message contains every part. */
-function expectSngd(fn: () => unknown, ...parts: (string | RegExp)[]): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected an SngdError').toBeInstanceOf(SngdError);
-  const msg = (caught as Error).message;
-  expect(msg).not.toContain('\n');
-  for (const p of parts) {
-    if (typeof p === 'string') expect(msg).toContain(p);
-    else expect(msg).toMatch(p);
-  }
-  return msg;
-}
 
 /** A .npy file built by hand: magic, version, header length, padded header, data. */
 function handNpy(header: string, data: Uint8Array, opts: { major?: number; minor?: number; pad?: boolean; encoding?: BufferEncoding } = {}): Uint8Array {

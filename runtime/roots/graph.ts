@@ -71,7 +71,7 @@ export type RootScale = 'bound' | 'frobenius' | 'trace';
 
 export interface RootGraphOptions {
   method: RootMethod;
-  /** Steps (≥ 1): unrolled, or the most a `stopAt` Loop runs. */
+  /** Steps (≥ 1): unrolled, or the most a `stopAt` Loop runs; 'track': the NS steps of a correction (1 or 2). */
   iterations: number;
   /**
    * Extra inputs `P0/<i>`, `S0/<i>` (the previous roots); iterate on P0·F·P0ᵀ instead of F.
@@ -80,8 +80,7 @@ export interface RootGraphOptions {
   warmStart?: boolean | 'P' | 'track';
   /**
    * 'track' only: a layer whose whitening error ρ(P0·F·P0ᵀ − I) (power-iteration estimate) is at
-   * most `gate` is left to the host to keep (output `gate/<i>`), and does not start the Loop.
-   * Defaults to 0 (every layer is corrected).
+   * most `gate` is kept: its outputs are P = P0, Z = Y = I. Defaults to 0 (every layer is corrected).
    */
   gate?: number;
   /**
@@ -89,7 +88,7 @@ export interface RootGraphOptions {
    * instead of estimating it in the graph. Defaults to false.
    */
   gateInput?: boolean;
-  /** Stop early once ‖M_k − I‖_F/√d ≤ stopAt in every layer of a group (runs the steps in a Loop). Defaults to none (unrolled). */
+  /** Cold and warm starts: stop early once ‖M_k − I‖_F/√d ≤ stopAt in every layer of a group (runs the steps in a Loop). Defaults to none (unrolled). */
   stopAt?: number;
   /** How A = X/c is scaled (see above). Defaults to 'bound'. */
   scale?: RootScale;
@@ -275,7 +274,7 @@ function emitLoop(
   state: Record<string, string>,
   shapes: Record<string, (number | string)[]>,
   measureInitial: string,
-  body: (bo: Ops, s: Record<string, string>, iter: string) => { next: Record<string, string>; measure: string },
+  body: (bo: Ops, s: Record<string, string>) => { next: Record<string, string>; measure: string },
   maxTrips: number,
   stopAt: number,
 ): { state: Record<string, string>; trips: string } {
@@ -283,12 +282,12 @@ function emitLoop(
   const prefix = `${o.prefix}/loop`;
   const bb = new GraphBuilder(`${prefix}/body`, 17);
   const bo = new Ops(bb, prefix, o.batched, o.outer);
-  const iter = bb.input(`${prefix}/iter`, 'int64', []);
+  bb.input(`${prefix}/iter`, 'int64', []);
   bb.input(`${prefix}/cond_in`, 'bool', []);
   const count = bb.input(`${prefix}/count_in`, 'int64', []);
   const inner: Record<string, string> = {};
   for (const key of keys) inner[key] = bb.input(`${prefix}/${key}_in`, 'float32', shapes[key]!);
-  const { next, measure } = body(bo, inner, iter);
+  const { next, measure } = body(bo, inner);
   const cond = bo.op('Greater', [bo.op('ReduceMax', [finiteOrZero(bo, measure)], { keepdims: 0 }), o.k(stopAt)]);
   const countOut = bo.op('Add', [count, o.outer.one64]);
   bb.output(bb.op('Identity', [cond], {}, { name: `${prefix}/cond_out` }), 'bool', []);

@@ -21,6 +21,7 @@ import { runModel } from '../../runtime/ort.js';
 import { zooModels } from '../fixtures/zoo.js';
 import { gradcheck } from '../helpers/gradcheck.js';
 import { checkStepGradients } from '../helpers/step-check.js';
+import { relError } from '../helpers/compare.js';
 
 type Op = 'LSTM' | 'GRU' | 'RNN';
 
@@ -166,20 +167,6 @@ function permute(t: Tensor, perm: number[]): Tensor {
     for (let i = dims.length - 1; i >= 0 && ++idx[i]! === dims[i]; i--) idx[i] = 0;
   }
   return { dtype: 'float32', dims, data: out };
-}
-
-/** max |a − b| / max |b|. */
-function relError(a: Tensor, b: Tensor): number {
-  expect(a.dims).toEqual(b.dims);
-  const x = a.data as Float32Array;
-  const y = b.data as Float32Array;
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < y.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 /** onnxruntime's kernel on the layout-0 model, outputs brought to `layout`. */
