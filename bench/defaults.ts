@@ -38,6 +38,11 @@ export const DEFAULTS_GRID: Config[] = [
   // Re-measured on the final implementation of tracked refreshes (one or two NS steps, per-group cold).
   { id: 'final-defaults', label: 'the defaults (DEFAULT_SNGD), final implementation', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 20, dampingWarmup: 40, refreshGate: 0.2 } },
   { id: 'final-ref-track', label: 'reference settings, tracked refreshes (gate 0.2), final implementation', lr: 0.1, sngd: { refreshStart: 'track', refreshGate: 0.2 } },
+  // Four power steps in the gate (was eight), then the gate re-chosen at T = 20 and at T = 100.
+  ...[0.2, 0.3].flatMap((gate): Config[] => [
+    { id: `p4-T20-g${gate}`, label: `the defaults, 4-step gate estimate, gate ${gate}`, lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 20, dampingWarmup: 40, refreshGate: gate } },
+    { id: `p4-T100-g${gate}`, label: `the defaults at T 100, 4-step gate estimate, gate ${gate}`, lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 100, dampingWarmup: 40, refreshGate: gate } },
+  ]),
   // Batch 500 (an epoch is 100 steps): refreshes every 10 steps, as SNGD.md §8.
   ...[0.4, 0.5].map((lr): Config => ({ id: `b500-lr${lr}-dw`, label: `batch 500, bias-corrected, ε_rel 1e-2, T 10, tracked, damping warm-up 40 steps, lr ${lr}`, lr, batchSize: 500, sngd: { emaInit: 'zero', epsRel: 1e-2, refreshEvery: 10, refreshStart: 'track', dampingWarmup: 40 } })),
   ...[0.1, 0.2, 0.3].flatMap((lr): Config[] => [

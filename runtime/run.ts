@@ -47,7 +47,7 @@ export interface SngdSettings {
    * refresh is always cold.
    */
   refreshStart: 'cold' | 'warm' | 'track';
-  /** 'track': keep a layer's roots while ρ(P·F_λ·Pᵀ − I) ≤ this. Defaults to DEFAULT_TRACK_GATE (0.1). */
+  /** 'track': keep a layer's roots while ρ(P·F_λ·Pᵀ − I) ≤ this. Defaults to DEFAULT_TRACK_GATE (0.3, runtime/roots.ts). */
   refreshGate?: number;
   /** Fold a statistic into the EMA every k steps (the graph computes it every step). */
   statEvery: number;
@@ -339,7 +339,10 @@ export class TrainingRun {
    */
   private startDenseRoots(F?: Float32Array[], previous?: PreviousParts[]): { roots: Promise<LayerRoots[]>; F: Float32Array[]; previous?: PreviousParts[] } {
     const denseLayers = this.layers.filter((l) => l.ema instanceof FisherEma);
-    const blocks = (l: LayerState, data: Float32Array) => splitBlocks(data, (l.ema as FisherEma).blocks);
+    // An asynchronous refresh's inputs go to a worker and into checkpoints while steps change the
+    // tensors: copies. A synchronous one reads them before the next step: views (a 785² copy saved).
+    const copy = this.config.sngd.asyncRefresh === true;
+    const blocks = (l: LayerState, data: Float32Array) => splitBlocks(data, (l.ema as FisherEma).blocks, copy);
     const start = this.config.sngd.refreshStart;
     const fromPrevious = start !== 'cold' && denseLayers.every((l) => l.rooted);
     const prev = previous ?? (fromPrevious
@@ -647,10 +650,10 @@ export type NewRoots = { P: Float32Array; S: Float32Array } | { P: Float32Array;
 /** A dense block's roots as a refresh starts from them ('track' needs no S). */
 type PreviousParts = { P: Float32Array; S?: Float32Array };
 
-/** `blocks` consecutive equal-size matrices of `data`, each copied (they may go to a worker or a checkpoint). */
-function splitBlocks(data: Float32Array, blocks: number): Float32Array[] {
+/** `blocks` consecutive equal-size matrices of `data`: copies, or views into it. */
+function splitBlocks(data: Float32Array, blocks: number, copy: boolean): Float32Array[] {
   const size = data.length / blocks;
-  return Array.from({ length: blocks }, (_, j) => data.slice(j * size, (j + 1) * size));
+  return Array.from({ length: blocks }, (_, j) => (copy ? data.slice(j * size, (j + 1) * size) : data.subarray(j * size, (j + 1) * size)));
 }
 
 /** The roots a layer keeps beside W̃' for the next remap (never fed to a step): S, or b and t. */
