@@ -149,6 +149,7 @@ program
   .option('--resume', 'continue from the newest checkpoint in --out')
   .option('--checkpoint-every <n>', 'also checkpoint every n steps', parseIntOption('--checkpoint-every', 0), 0)
   .option('--log-every <n>', "write a 'step' metrics record every n steps", parseIntOption('--log-every', 0), 100)
+  .option('--eval-every <n>', "also evaluate validation and test accuracy every n steps inside an epoch (an 'eval' metrics record; 0: only at epoch ends)", parseIntOption('--eval-every', 0), 0)
   .option('--max-steps <n>', 'stop after n steps in total', parseIntOption('--max-steps', 1))
   .option('--quiet', 'no progress output')
   .action(async function (this: Command, file: string, o: Record<string, unknown>) {
@@ -182,6 +183,7 @@ program
         resume: Boolean(o.resume),
         checkpointEvery: o.checkpointEvery as number,
         logEvery: o.logEvery as number,
+        evalEvery: o.evalEvery as number,
         maxSteps: o.maxSteps as number | undefined,
         quiet: Boolean(o.quiet),
       });

@@ -15,8 +15,8 @@ import { SngdError, errorText } from '../src/errors.js';
 import { writeFileAtomic } from '../src/onnx/codec.js';
 
 export interface MetricRecord {
-  /** 'step': logged during an epoch; 'epoch': the summary at an epoch's end. */
-  kind: 'step' | 'epoch';
+  /** 'step': logged during an epoch; 'eval': an evaluation inside an epoch (--eval-every); 'epoch': the summary at an epoch's end. */
+  kind: 'step' | 'eval' | 'epoch';
   /** Optimizer steps taken so far (global, not per epoch). */
   step: number;
   epoch: number;
@@ -29,6 +29,10 @@ export interface MetricRecord {
   testLoss?: number;
   /** Wall-clock seconds since the run started (resumed runs continue the count). */
   seconds: number;
+  /** 'eval' and 'epoch': `seconds` less the time spent evaluating (the training loop's own time). */
+  trainSeconds?: number;
+  /** 'eval': steps so far over steps per epoch. */
+  epochsDone?: number;
   refreshSeconds?: number;
   samplesPerSecond?: number;
   peakRssMb?: number;
@@ -44,7 +48,7 @@ export interface OpenOptions {
 
 const NUMERIC_FIELDS = new Set([
   'step', 'epoch', 'loss', 'trainAccuracy', 'validationAccuracy', 'validationLoss', 'testAccuracy',
-  'testLoss', 'seconds', 'refreshSeconds', 'samplesPerSecond', 'peakRssMb',
+  'testLoss', 'seconds', 'trainSeconds', 'epochsDone', 'refreshSeconds', 'samplesPerSecond', 'peakRssMb',
 ]);
 const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 
@@ -155,7 +159,7 @@ function reviveNonFinite(this: unknown, key: string, v: unknown): unknown {
 function recordProblem(r: unknown): string | undefined {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'not a JSON object';
   const rec = r as Record<string, unknown>;
-  if (rec.kind !== 'step' && rec.kind !== 'epoch') return `kind must be 'step' or 'epoch', got ${JSON.stringify(rec.kind)}`;
+  if (rec.kind !== 'step' && rec.kind !== 'eval' && rec.kind !== 'epoch') return `kind must be 'step', 'eval' or 'epoch', got ${JSON.stringify(rec.kind)}`;
   if (typeof rec.step !== 'number' || !Number.isSafeInteger(rec.step) || rec.step < 0) return `step must be a non-negative integer, got ${JSON.stringify(rec.step)}`;
   for (const key of NUMERIC_FIELDS) {
     const v = rec[key];

@@ -40,6 +40,8 @@ export function renderMetricsSvg(records: MetricRecord[], opts: PlotOptions): st
   }
   const steps = records.filter((r) => r.kind === 'step');
   const epochs = records.filter((r) => r.kind === 'epoch');
+  // Validation and test accuracy also from evaluations inside epochs (--eval-every), at their fraction of an epoch.
+  const evaluations = records.filter((r) => r.kind === 'epoch' || r.kind === 'eval').map((r) => (r.kind === 'eval' ? { ...r, epoch: r.epochsDone ?? r.epoch } : r));
   const bottom = height - 62;
   const lossFrame = { left: 78, top: 104, right: width / 2 - 24, bottom };
   const accFrame = { left: width / 2 + 66, top: 104, right: width - 24, bottom };
@@ -48,7 +50,7 @@ export function renderMetricsSvg(records: MetricRecord[], opts: PlotOptions): st
   const pick = (rs: MetricRecord[], x: 'step' | 'epoch', key: string, name: string, percent = false): Pt[] =>
     rs.filter((r) => r[key] !== undefined).map((r) => {
       const y = (r[key] as number) * (percent ? 100 : 1);
-      const title = r.kind === 'epoch' ? `${name}, epoch ${formatPlain(r.epoch)} (step ${formatPlain(r.step)}): ${formatPlain(y)}${percent ? '%' : ''}` : undefined;
+      const title = r.kind !== 'step' ? `${name}, epoch ${formatPlain(r.epoch)} (step ${formatPlain(r.step)}): ${formatPlain(y)}${percent ? '%' : ''}` : undefined;
       return { x: r[x], y, title };
     });
   const loss: Series[] = [
@@ -59,8 +61,8 @@ export function renderMetricsSvg(records: MetricRecord[], opts: PlotOptions): st
   ];
   const acc: Series[] = [
     { label: 'train', color: COLORS.train, points: pick(epochs, 'epoch', 'trainAccuracy', 'train accuracy', true), width: 2, markers: true },
-    { label: 'validation', color: COLORS.validation, points: pick(epochs, 'epoch', 'validationAccuracy', 'validation accuracy', true), width: 2, markers: true },
-    { label: 'test', color: COLORS.test, points: pick(epochs, 'epoch', 'testAccuracy', 'test accuracy', true), width: 2, markers: true },
+    { label: 'validation', color: COLORS.validation, points: pick(evaluations, 'epoch', 'validationAccuracy', 'validation accuracy', true), width: 2, markers: true },
+    { label: 'test', color: COLORS.test, points: pick(evaluations, 'epoch', 'testAccuracy', 'test accuracy', true), width: 2, markers: true },
   ];
   out.push(panel(lossFrame, 'Loss', 'step', 'loss', loss, { integerX: true, allowLogY: true, empty: 'no loss recorded' }, 0));
   out.push(panel(accFrame, 'Accuracy', 'epoch', 'accuracy (%)', acc, { integerX: true, clampY: [0, 100], empty: 'no accuracy recorded' }, 1));

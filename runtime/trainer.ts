@@ -62,11 +62,19 @@ export interface TrainOptions {
   checkpointEvery: number;
   /** A 'step' metrics record every k steps. */
   logEvery: number;
+  /**
+   * Also evaluate validation and test accuracy every k steps inside an epoch (an 'eval' metrics
+   * record; 0 or undefined: only at epoch ends), to see when a target is first reached at a finer
+   * grain than an epoch. Evaluation time is excluded from `trainSeconds`.
+   */
+  evalEvery?: number;
   /** Stop after this many steps in total (for tests and quick looks). */
   maxSteps?: number;
   quiet: boolean;
   /** Called after every epoch summary (tests, benchmarks); returning 'stop' ends training there (a benchmark's target reached). */
   onEpoch?: (r: MetricRecord) => void | 'stop';
+  /** The same for every 'eval' record of `evalEvery`. */
+  onEval?: (r: MetricRecord) => void | 'stop';
 }
 
 export interface TrainResult {
@@ -84,6 +92,8 @@ interface Position {
   sums: { loss: number; correct: number; seen: number };
   secondsBefore: number;
   refreshSeconds: number;
+  /** Seconds spent evaluating so far (absent in checkpoints written before evalEvery existed). */
+  evalSeconds?: number;
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
@@ -106,11 +116,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   fs.mkdirSync(opts.out, { recursive: true });
   const stepsPerEpoch = Math.ceil(split.train.count / opts.batchSize);
   const totalSteps = Math.min(stepsPerEpoch * opts.epochs, opts.maxSteps ?? Infinity);
-  let pos: Position = { epoch: 0, batchInEpoch: 0, sums: { loss: 0, correct: 0, seen: 0 }, secondsBefore: 0, refreshSeconds: 0 };
+  let pos: Position = { epoch: 0, batchInEpoch: 0, sums: { loss: 0, correct: 0, seen: 0 }, secondsBefore: 0, refreshSeconds: 0, evalSeconds: 0 };
   if (opts.resume) {
     const latest = findLatestCheckpoint(opts.out);
     if (latest.file && latest.checkpoint) {
       pos = run.restore(latest.checkpoint).position as Position;
+      pos.evalSeconds ??= 0;
       log(`resumed from ${latest.file} at step ${run.stepCount} (epoch ${pos.epoch + 1}, batch ${pos.batchInEpoch})`);
     } else {
       log(`--resume: no checkpoint in ${opts.out}; starting from scratch`);
@@ -119,6 +130,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const metrics = MetricsLog.open(path.join(opts.out, 'metrics.jsonl'), opts.resume ? { resumeFromStep: run.stepCount } : {});
   const started = performance.now();
   const seconds = () => pos.secondsBefore + (performance.now() - started) / 1000;
+  /** Validation and test accuracy now, timed into pos.evalSeconds (training seconds exclude it). */
+  const evaluateNow = async () => {
+    const t0 = performance.now();
+    const validation = split.validation ? await run.evaluate(split.validation, sampleShape) : undefined;
+    const test = split.test ? await run.evaluate(split.test, sampleShape) : undefined;
+    const spent = (performance.now() - t0) / 1000;
+    pos.evalSeconds = (pos.evalSeconds ?? 0) + spent;
+    return { validation, test, spent };
+  };
   const checkpoint = () => saveCheckpoint(opts.out, run.snapshot({ position: { ...pos, secondsBefore: seconds() }, options: { model: opts.model, optimizer: opts.optimizer, lr: opts.lr, batchSize: opts.batchSize, seed: opts.seed } }));
   const epochRecords: MetricRecord[] = [];
 
@@ -128,6 +148,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const bar = opts.quiet ? undefined : new ProgressBar({ total: stepsPerEpoch, label: `epoch ${pos.epoch + 1}/${opts.epochs}` });
       const epochStart = performance.now();
       let epochSamples = 0;
+      let epochEvalSeconds = 0;
+      let stopped = false;
       while (pos.batchInEpoch < stepsPerEpoch && run.stepCount < totalSteps) {
         const start = pos.batchInEpoch * opts.batchSize;
         const batch = makeBatch(split.train, order, start, Math.min(start + opts.batchSize, split.train.count), sampleShape, run.inputType());
@@ -148,19 +170,37 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           if (run.refreshDue()) await run.refresh();
           pos.refreshSeconds += (performance.now() - t0) / 1000;
         }
-        const sps = epochSamples / ((performance.now() - epochStart) / 1000);
+        if (opts.evalEvery && run.stepCount % opts.evalEvery === 0 && pos.batchInEpoch < stepsPerEpoch) {
+          // The epoch's end evaluates anyway; this one is inside the epoch.
+          const { validation, test, spent } = await evaluateNow();
+          epochEvalSeconds += spent;
+          const record: MetricRecord = {
+            kind: 'eval', step: run.stepCount, epoch: pos.epoch + 1, epochsDone: run.stepCount / stepsPerEpoch,
+            validationLoss: validation?.loss, validationAccuracy: validation?.accuracy, testLoss: test?.loss, testAccuracy: test?.accuracy,
+            seconds: seconds(), trainSeconds: seconds() - pos.evalSeconds!, refreshSeconds: pos.refreshSeconds,
+          };
+          metrics.append(record);
+          log(`step ${run.stepCount} (epoch ${record.epochsDone!.toFixed(2)}): validation ${pct(validation?.accuracy)}, test ${pct(test?.accuracy)}`);
+          if (opts.onEval?.(record) === 'stop') stopped = true;
+        }
+        const sps = epochSamples / ((performance.now() - epochStart) / 1000 - epochEvalSeconds);
         bar?.update(pos.batchInEpoch, { loss: pos.sums.loss / Math.max(1, pos.sums.seen), acc: `${((100 * pos.sums.correct) / Math.max(1, pos.sums.seen)).toFixed(1)}%`, 'samples/s': Math.round(sps) });
         if (opts.logEvery > 0 && run.stepCount % opts.logEvery === 0) {
           metrics.append({ kind: 'step', step: run.stepCount, epoch: pos.epoch + 1, loss: r.loss, lr, seconds: seconds(), refreshSeconds: pos.refreshSeconds, samplesPerSecond: sps });
         }
         if (opts.checkpointEvery > 0 && run.stepCount % opts.checkpointEvery === 0) checkpoint();
+        if (stopped) break;
       }
       bar?.done();
+      if (stopped) {
+        checkpoint();
+        break;
+      }
       if (pos.batchInEpoch < stepsPerEpoch) break; // --max-steps ended the run inside this epoch
       // Training throughput excludes the evaluation below (20k samples for MNIST).
-      const trainSeconds = (performance.now() - epochStart) / 1000;
-      const validation = split.validation ? await run.evaluate(split.validation, sampleShape) : undefined;
-      const test = split.test ? await run.evaluate(split.test, sampleShape) : undefined;
+      const epochTrainSeconds = (performance.now() - epochStart) / 1000 - epochEvalSeconds;
+      const trainSeconds = seconds() - pos.evalSeconds!;
+      const { validation, test } = await evaluateNow();
       const record: MetricRecord = {
         kind: 'epoch',
         step: run.stepCount,
@@ -172,8 +212,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         testLoss: test?.loss,
         testAccuracy: test?.accuracy,
         seconds: seconds(),
+        trainSeconds,
         refreshSeconds: pos.refreshSeconds,
-        samplesPerSecond: epochSamples / trainSeconds,
+        samplesPerSecond: epochSamples / epochTrainSeconds,
         peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       };
       metrics.append(record);

@@ -19,6 +19,8 @@ import { Rng } from '../src/numerics/random.js';
 import { saveModel } from '../src/onnx/export.js';
 import { loadModel } from '../src/onnx/import.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
+import { readNpy } from '../src/data/npy.js';
+import { readMetrics, type MetricRecord } from '../runtime/metrics.js';
 import { createSession, runModel } from '../runtime/ort.js';
 import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
 import { train, type TrainOptions } from '../runtime/trainer.js';
@@ -61,6 +63,20 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     quiet: true,
     ...extra,
   };
+}
+
+/** Test-set accuracy of an exported model, computed by onnxruntime directly. */
+async function exportedTestAccuracy(file: string): Promise<number> {
+  const x = readNpy(testFiles.x);
+  const y = readNpy(testFiles.y).data as BigInt64Array;
+  const logits = (await runModel(loadModel(file), { input: x }))['logits']!.data as Float32Array;
+  let correct = 0;
+  for (let i = 0; i < y.length; i++) {
+    let best = 0;
+    for (let c = 1; c < 4; c++) if (logits[i * 4 + c]! > logits[i * 4 + best]!) best = c;
+    if (BigInt(best) === y[i]) correct++;
+  }
+  return correct / y.length;
 }
 
 const runConfig = { optimizer: 'sngd' as const, sngd: { ...REFERENCE_SNGD, emaDecay: 0.5 }, loss: 'ce' as const, side: 'weight' as const, batchSize: 8, sessionOptions: {}, source: 'mlp' };
@@ -221,16 +237,29 @@ describe('SNGD runtime', () => {
     const original = loadModel(modelFile);
     expect(exported.graph.nodes.map((n) => `${n.name}:${n.opType}`)).toEqual(original.graph.nodes.map((n) => `${n.name}:${n.opType}`));
     expect(exported.graph.inputs.map((v) => v.name)).toEqual(original.graph.inputs.map((v) => v.name));
-    const x = (await import('../src/data/npy.js')).readNpy(testFiles.x);
-    const y = (await import('../src/data/npy.js')).readNpy(testFiles.y).data as BigInt64Array;
-    const logits = (await runModel(exported, { input: x }))['logits']!.data as Float32Array;
-    let correct = 0;
-    for (let i = 0; i < y.length; i++) {
-      let best = 0;
-      for (let c = 1; c < 4; c++) if (logits[i * 4 + c]! > logits[i * 4 + best]!) best = c;
-      if (BigInt(best) === y[i]) correct++;
+    expect(await exportedTestAccuracy(result.modelFile)).toBe(result.epochs[0]!.testAccuracy);
+  });
+
+  it('--eval-every: evaluations inside epochs, without changing training, matching the model at that step', async () => {
+    // 20 steps an epoch: evaluations at steps 10, 30, 50; the epoch ends (20, 40, 60) evaluate anyway.
+    const withEvals = await train(options('evals', { evalEvery: 10 }));
+    const plain = await train(options('no-evals'));
+    const records = readMetrics(path.join(dir, 'evals', 'metrics.jsonl'));
+    const evals = records.filter((r) => r.kind === 'eval');
+    expect(evals.map((r) => [r.step, r.epoch, r.epochsDone])).toEqual([[10, 1, 0.5], [30, 2, 1.5], [50, 3, 2.5]]);
+    const timeless = (rs: MetricRecord[]) => rs.map(({ seconds, trainSeconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
+    expect(timeless(withEvals.epochs)).toEqual(timeless(plain.epochs));
+    for (const r of [...evals, ...withEvals.epochs]) {
+      expect(r.trainSeconds!).toBeGreaterThan(0);
+      expect(r.trainSeconds!).toBeLessThan(r.seconds);
     }
-    expect(correct / y.length).toBe(result.epochs[0]!.testAccuracy);
+    // The model after 10 steps, exported and run by onnxruntime, has the accuracy the evaluation at step 10 reported.
+    const at10 = await train(options('evals-10', { maxSteps: 10 }));
+    expect(await exportedTestAccuracy(at10.modelFile)).toBe(evals[0]!.testAccuracy);
+    // onEval can stop training there; the model is still written.
+    const stopped = await train(options('evals-stop', { evalEvery: 10, onEval: (r) => (r.step === 30 ? 'stop' : undefined) }));
+    expect([stopped.steps, stopped.epochs.length, fs.existsSync(stopped.modelFile)]).toEqual([30, 1, true]);
+    await expectExactResume(options, 'evals-resume', 37, 10, { evalEvery: 6 });
   });
 
   it("stops after the epoch whose onEpoch says 'stop', and still writes the model", async () => {

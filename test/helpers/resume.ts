@@ -12,7 +12,7 @@ export async function expectExactResume(options: (out: string, extra?: Partial<T
   await train(options(`${tag}-stopped`, { ...extra, maxSteps: stopAt, checkpointEvery: every }));
   const resumed = await train(options(`${tag}-stopped`, { ...extra, resume: true, checkpointEvery: every }));
   expect(resumed.steps).toBe(full.steps);
-  const strip = (o: TrainOptions) => readMetrics(path.join(o.out, 'metrics.jsonl')).map(({ seconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
+  const strip = (o: TrainOptions) => readMetrics(path.join(o.out, 'metrics.jsonl')).map(({ seconds, trainSeconds, refreshSeconds, samplesPerSecond, peakRssMb, ...rest }) => rest);
   expect(strip(options(`${tag}-stopped`, extra))).toEqual(strip(options(`${tag}-full`, extra)));
   return full;
 }
