@@ -186,14 +186,18 @@ export interface RunSpec {
   /** Nyström Fisher layers above this Fisher dimension, of this rank (default: all dense). */
   maxFisherDim?: number;
   nystromRank?: number;
-  /** Stop after the first epoch whose validation and test accuracies both reach this. */
+  /** Stop after the first evaluation (epoch end, or every `evalEvery` steps) whose validation and test accuracies both reach this. */
   stopAt?: number;
+  /** Also evaluate every this many steps inside epochs (the trainer's evalEvery). */
+  evalEvery?: number;
 }
 
 export interface RunResult {
   spec: RunSpec;
   /** The trainer's epoch records, as `train()` returned them. */
   epochs: MetricRecord[];
+  /** Its 'eval' records (spec.evalEvery), in step order. */
+  evals?: MetricRecord[];
   /** Seconds from the start of the child process to the end of training (compile, data, train). */
   wallSeconds: number;
   /** CPU seconds (user + system) the child process used. */

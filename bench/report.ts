@@ -337,8 +337,8 @@ function lmSection(r: LmResults): string[] {
 /** The pt_mnist_cnn_bn architecture (bench/cnn-bn.ts, `npm run bench:cnn-bn`): epochs to the target, SNGD vs Adam. */
 function cnnBnSection(r: CnnBnResults): string[] {
   const goal = `${(100 * r.target).toFixed(1)} %`;
-  const cumulative = (x: CnnBnRun) => x.epochs.map((_, i) => x.epochs.slice(0, i + 1).reduce((a, e) => a + e.trainSeconds, 0));
-  const toTarget = (x: CnnBnRun) => (x.testEpoch ? `${x.testEpoch} / ${sec(cumulative(x)[x.testEpoch - 1]!)} s` : `not in ${x.epochs.length}`);
+  const fraction = (e: number) => String(Number(e.toFixed(2)));
+  const toTarget = (x: CnnBnRun) => (x.testEpoch !== undefined ? `${fraction(x.testEpoch)} / ${sec(x.testSeconds ?? NaN)} s` : `not in ${r.maxEpochs}`);
   const sngd = r.runs[r.chosen.sngd]!;
   const adam = r.runs[r.chosen.adam]!;
   // Per seed: the chosen settings' epochs to the target (not reached: more than the runs had).
@@ -349,34 +349,37 @@ function cnnBnSection(r: CnnBnResults): string[] {
   const epochs = (x: CnnBnRun | undefined) => x?.testEpoch ?? Infinity;
   const fewer = bySeed.filter((p) => epochs(p.sngd) < epochs(p.adam)).length;
   const more = bySeed.filter((p) => epochs(p.sngd) > epochs(p.adam)).length;
-  const shown = (x: CnnBnRun | undefined) => (x?.testEpoch ? String(x.testEpoch) : `>${x?.epochs.length}`);
+  const shown = (x: CnnBnRun | undefined) => (x?.testEpoch !== undefined ? fraction(x.testEpoch) : `>${r.maxEpochs}`);
   const neither = bySeed.filter((p) => epochs(p.sngd) === Infinity && epochs(p.adam) === Infinity).length;
   const verdict = `SNGD needs fewer epochs on ${fewer} of ${bySeed.length} seed${bySeed.length === 1 ? '' : 's'}, more on ${more}, as many on ${bySeed.length - fewer - more - neither}, neither reaches it on ${neither}` +
     ` (epochs per seed ${bySeed.map((p) => p.seed).join(', ')}: SNGD ${bySeed.map((p) => shown(p.sngd)).join(', ')}; Adam ${bySeed.map((p) => shown(p.adam)).join(', ')})`;
   summary.push(`* CNN with batch norm (pt_mnist_cnn_bn), batch ${r.batch}, to ${goal} test accuracy: SNGD lr ${sngd.lr} ${toTarget(sngd)}, Adam lr ${adam.lr} ${toTarget(adam)} (seed ${r.seeds[0]}, epochs / training seconds); ${verdict}.`);
-  const width = Math.max(...[...r.runs, ...r.repeats].map((x) => x.epochs.length));
-  const head = ['optimizer', 'lr', 'seed', ...Array.from({ length: width }, (_, e) => `epoch ${e + 1}: test (validation) %`), `to ${goal} test: epochs / s`, 's per epoch', 'refresh share', 'process wall s', 'other load', 'peak RSS MB'];
-  const rows = [...r.runs, ...r.repeats].map((x, i) => {
+  const all = [...r.runs, ...r.repeats];
+  const at = [...new Set(all.flatMap((x) => x.points.map((p) => Number(p.epochs.toFixed(2)))))].sort((a, b) => a - b);
+  const head = ['optimizer', 'lr', 'seed', ...at.map((e) => `${fraction(e)} ep.: test (val.) %`), `to ${goal} test: epochs / s`, 's per epoch', 'refresh share', 'process wall s', 'other load', 'peak RSS MB'];
+  const rows = all.map((x, i) => {
     const chosen = i === r.chosen.sngd || i === r.chosen.adam;
-    const train = x.epochs.reduce((a, e) => a + e.trainSeconds, 0);
-    const refresh = x.epochs.reduce((a, e) => a + e.refreshSeconds, 0);
+    const end = x.points[x.points.length - 1];
     return [
       `${chosen ? '**' : ''}${NAMES[x.optimizer] ?? x.optimizer}${chosen ? '**' : ''}`, String(x.lr), String(x.seed),
-      ...Array.from({ length: width }, (_, e) => (x.epochs[e] ? `${pct(x.epochs[e]!.test)} (${pct(x.epochs[e]!.validation)})` : '')),
-      toTarget(x), sec(train / x.epochs.length), x.optimizer === 'sngd' ? `${(100 * refresh / train).toFixed(1)} %` : '–', sec(x.wallSeconds),
+      ...at.map((e) => {
+        const p = x.points.find((q) => Number(q.epochs.toFixed(2)) === e);
+        return p ? `${pct(p.test)} (${pct(p.validation)})` : '';
+      }),
+      toTarget(x), end ? sec(end.trainSeconds / end.epochs) : '–', x.optimizer === 'sngd' && end ? `${(100 * end.refreshSeconds / end.trainSeconds).toFixed(1)} %` : '–', sec(x.wallSeconds),
       x.otherLoad === undefined ? '–' : `${(100 * x.otherLoad).toFixed(0)} %`, String(x.peakRssMb),
     ];
   });
   // The chosen settings on every seed (the runs stop at the target, so curves are short).
-  const curves = bySeed.flatMap((p) => [p.sngd!, p.adam!]).map((x) => ({ label: `${NAMES[x.optimizer]} lr ${x.lr} seed ${x.seed}`, epochs: x.epochs.map((e) => e.epoch), seconds: cumulative(x), test: x.epochs.map((e) => e.test) }));
+  const curves = bySeed.flatMap((p) => [p.sngd!, p.adam!]).map((x) => ({ label: `${NAMES[x.optimizer]} lr ${x.lr} seed ${x.seed}`, epochs: x.points.map((p) => p.epochs), seconds: x.points.map((p) => p.trainSeconds), test: x.points.map((p) => p.test) }));
   const s = r.sngdSettings ?? {};
   return [
     '## CNN with batch norm (pt_mnist_cnn_bn) to 98.5 %', '',
     `\`models/cnn-bn.ts\`: the architecture of the corpus model pt_mnist_cnn_bn (three unpadded 3×3 convolutions 1→8→16→24 with ReLU, batch norm, Linear 11616→32, ReLU, Linear 32→10, batch norm, LogSoftmax), PyTorch default initialisation, trained from scratch on MNIST with batch ${r.batch} and no L2. ` +
-    `Each run trains for up to ${r.maxEpochs} epochs and stops after the first epoch whose validation and test accuracies both reach ${goal}. Each optimizer's learning rate (bold) is chosen on seed ${r.seeds[0]}'s validation accuracy alone: fewest epochs to ${goal} on the validation set, then the best validation accuracy; the chosen settings then run again on seed${r.seeds.length > 2 ? 's' : ''} ${r.seeds.slice(1).join(', ')} (the seed sets the initial weights and the batch order). ` +
-    `SNGD: EMA decay ${s.emaDecay ?? 0.995} from ${s.emaInit ?? 'identity'}, ε_rel ${s.epsRel ?? 1e-4}, refresh every ${s.refreshEvery ?? 100} steps, statistics every ${s.statEvery ?? 1} steps; fc1 (d̃ = 11617) has a Nyström Fisher layer of rank ${r.rank} (\`--max-fisher-dim ${r.maxFisherDim} --nystrom-rank ${r.rank}\`), every other layer a dense one (d̃ ≤ 145); batch norm's scale and shift train with plain GD at SNGD's rate. ` +
+    `Each run trains for up to ${r.maxEpochs} epochs, evaluates validation and test accuracy every ${r.evalEvery} steps (${fraction(r.evalEvery / Math.ceil(50_000 / r.batch))} epoch) and at epoch ends, and stops at the first evaluation where both reach ${goal}; epochs to the target count in those fractions. Each optimizer's learning rate (bold) is chosen on seed ${r.seeds[0]}'s validation accuracy alone: fewest epochs to ${goal} on the validation set, then the best validation accuracy; the chosen settings then run again on seed${r.seeds.length > 2 ? 's' : ''} ${r.seeds.slice(1).join(', ')} (the seed sets the initial weights and the batch order). ` +
+    `SNGD: EMA decay ${s.emaDecay ?? 0.995} from ${s.emaInit ?? 'identity'}, ε_rel ${s.epsRel ?? 1e-4}, refresh every ${s.refreshEvery ?? 100} steps (${s.refreshStart ?? 'cold'}), statistics every ${s.statEvery ?? 1} steps; fc1 (d̃ = 11617) has a Nyström Fisher layer of rank ${r.rank} (\`--max-fisher-dim ${r.maxFisherDim} --nystrom-rank ${r.rank}\`), every other layer a dense one (d̃ ≤ 145); batch norm's scale and shift train with plain GD at SNGD's rate. ` +
     `Generated by \`npm run bench:cnn-bn\` (${r.machine.date.slice(0, 10)}, ${machineLine(r.machine)}, ${r.minutes.toFixed(0)} min). ` +
-    `Runs of the two optimizers alternate, but the machine is shared: the "other load" column is the share of its CPU time other processes used during each run, and seconds are comparable only within this table. Seconds count the training loop with SNGD's refreshes, not the per-epoch evaluation of 20k images; "process wall" is the whole run (compilation, data, training, evaluation).`, '',
+    `Runs of the two optimizers alternate, but the machine is shared: the "other load" column is the share of its CPU time other processes used during each run, and seconds are comparable only within this table. Seconds count the training loop with SNGD's refreshes, not the evaluations; "process wall" is the whole run (compilation, data, training, evaluation).`, '',
     table(head, rows), '',
     curveFigures('cnn-bn', 'CNN with batch norm', curves), '',
   ];

@@ -7,7 +7,7 @@
  *
  * Builds the workload's model with the seed (PyTorch-default initialisation), trains it on MNIST
  * (50k/10k/10k) with SNGD.md §6's settings otherwise (L2 1e-3, SNGD defaults; the spec may set L2,
- * Nyström layers and a target accuracy to stop at), quietly, into
+ * Nyström layers, evaluations inside epochs and a target accuracy to stop at), quietly, into
  * workDir, and writes { spec, epochs, wallSeconds } to resultFile. Each epoch record gains
  * `trainLoopSeconds`: the epoch's training loop and refreshes without the evaluation, from the
  * trainer's step record at the epoch's last step.
@@ -15,7 +15,7 @@
 import path from 'node:path';
 import { DEFAULT_SNGD, train } from '../runtime/trainer.js';
 import { saveModel } from '../src/onnx/export.js';
-import { readMetrics } from '../runtime/metrics.js';
+import { readMetrics, type MetricRecord } from '../runtime/metrics.js';
 import { L2, ownCpuSeconds, TRAIN_COUNT, workload, writeJson, type RunResult, type RunSpec } from './lib.js';
 
 const started = performance.now();
@@ -47,12 +47,21 @@ const result = await train({
   // One step record at the end of each epoch: its samples/s covers the training loop alone.
   logEvery: stepsPerEpoch,
   quiet: true,
-  onEpoch: (r) => (spec.stopAt !== undefined && (r.validationAccuracy ?? 0) >= spec.stopAt && (r.testAccuracy ?? 0) >= spec.stopAt ? 'stop' : undefined),
+  evalEvery: spec.evalEvery,
+  onEpoch: reached,
+  onEval: reached,
 });
-const steps = readMetrics(path.join(workDir, 'run', 'metrics.jsonl')).filter((r) => r.kind === 'step');
+const records = readMetrics(path.join(workDir, 'run', 'metrics.jsonl'));
+const steps = records.filter((r) => r.kind === 'step');
 const epochs = result.epochs.map((e) => {
   const s = steps.find((r) => r.step === e.step);
   return { ...e, trainLoopSeconds: s?.samplesPerSecond ? TRAIN_COUNT / s.samplesPerSecond : undefined };
 });
-const out: RunResult = { spec, epochs, wallSeconds: (performance.now() - started) / 1000, cpuSeconds: ownCpuSeconds() };
+const evals = records.filter((r) => r.kind === 'eval');
+const out: RunResult = { spec, epochs, ...(evals.length ? { evals } : {}), wallSeconds: (performance.now() - started) / 1000, cpuSeconds: ownCpuSeconds() };
+
+/** 'stop' once validation and test accuracy both reach spec.stopAt. */
+function reached(r: MetricRecord): 'stop' | undefined {
+  return spec.stopAt !== undefined && (r.validationAccuracy ?? 0) >= spec.stopAt && (r.testAccuracy ?? 0) >= spec.stopAt ? 'stop' : undefined;
+}
 writeJson(resultFile, out);

@@ -241,6 +241,9 @@ export class RootRefresher {
   constructor(readonly dims: readonly number[], readonly options: RootRefresherOptions = {}) {
     this.method = options.method ?? 'ns';
     this.graph('cold'); // validates dims and options now
+    // Open the first (cold) refresh's session now: its ~20 ms of graph optimisation is set-up, not
+    // refresh time (a failure surfaces when the refresh awaits it).
+    this.session('cold').catch(() => undefined);
     if (options.warmStart === 'track') {
       // Open the tracked graphs now, so their compilation does not land inside a refresh's time
       // (a failure surfaces when the refresh awaits them).

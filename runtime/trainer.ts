@@ -178,6 +178,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             kind: 'eval', step: run.stepCount, epoch: pos.epoch + 1, epochsDone: run.stepCount / stepsPerEpoch,
             validationLoss: validation?.loss, validationAccuracy: validation?.accuracy, testLoss: test?.loss, testAccuracy: test?.accuracy,
             seconds: seconds(), trainSeconds: seconds() - pos.evalSeconds!, refreshSeconds: pos.refreshSeconds,
+            peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
           };
           metrics.append(record);
           log(`step ${run.stepCount} (epoch ${record.epochsDone!.toFixed(2)}): validation ${pct(validation?.accuracy)}, test ${pct(test?.accuracy)}`);
