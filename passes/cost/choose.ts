@@ -16,7 +16,7 @@
  * and stays dense otherwise: dense is the exact method, Nyström an approximation, so the rule only
  * trades when dense is clearly unaffordable.
  *
- * A form's cost is what it adds to a plain-GD step (formSeconds below): W_eff = W̃'·P and its
+ * A form's cost is what it adds to a plain-GD step (formCost below): W_eff = W̃'·P and its
  * gradient, the statistic (every statEvery steps) and its copy out, the host's EMA update and
  * finite check, and one cold refresh amortized over T (passes/cost/refresh.ts). It is computed from
  * the layer's sizes, not from a compiled graph, because compiling the dense form of the layers in
@@ -47,16 +47,19 @@ import type { OpWork } from './work.js';
 /**
  * A layer goes Nyström when its dense form costs more than this many plain-GD steps.
  *
- * Why 20: SNGD's dense layers are worth several plain steps each. The reference MLP's 785-wide
- * first layer, the layer the headline results rest on, costs 6–13 plain steps by this model (batch
- * 32–50; T = 20 with a statistic every 10 steps, or T = 100 with one every step; measured: an
- * SNGD step with reference settings is 11.5 SGD steps, docs/benchmarks.md#cost-model), and must stay
- * dense. A layer that needs Nyström by any account, fc1 of pt_mnist_cnn_bn (d̃ = 11617: a d̃³
- * root every T steps), costs thousands. 20 keeps the MLP dense with a margin of ~1.5–3× and puts
- * the boundary for a Linear at batch 50, T = 20 around d̃ ≈ 1400–2000 (the refresh's d̃³ term
- * takes over there).
+ * Why 30. Dense is what SNGD's results were measured with, and a dense layer is worth several
+ * plain steps: the reference MLP's 785-wide first layer, which the headline results rest on and
+ * which must stay dense, is predicted at 10–15 plain steps (batch 1–500; T = 20 with a statistic
+ * every 10 steps, or T = 100 with one every step). bench/fisher-forms.ts measured, for an MLP
+ * (d̃−1)-80-10 on MNIST at batch 50 with the defaults (2 shared cores, so ±2×): d̃ = 785 adds
+ * 6–9 plain steps (predicted 15.7: the model assumes cold refreshes and runs the plain step's
+ * kernels hot), d̃ = 1537 adds 17–59 (predicted 55) and d̃ = 2049 96–122 (predicted 96), where
+ * a rank-64 Nyström fc1 adds 0.3–4. 30 sits between 785 and 1537 with about 2× on either side, so
+ * the reference MLP stays dense under a 2× error in the rates, and a Linear at batch 50 goes
+ * Nyström from d̃ ≈ 1100–1500 (1024: 20–26 plain steps, 1536: 33–55). fc1 of pt_mnist_cnn_bn
+ * (d̃ = 11617) is predicted at 220–8400 plain steps, whatever the settings.
  */
-export const TIME_SHARE = 20;
+export const TIME_SHARE = 30;
 
 /**
  * A layer goes Nyström when its dense state exceeds this: the float64 EMA and its last-good copy,

@@ -87,6 +87,9 @@ export interface ReconstructResult {
   skipped: SkippedLayer[];
 }
 
+/** Rank k of a Nyström Fisher layer unless `nystromRank` says otherwise. */
+export const DEFAULT_NYSTROM_RANK = 64;
+
 /** The Fisher-layer nodes use Slice/Gather/Reshape in their opset-13 forms. */
 export const MIN_OPSET = 13;
 
@@ -173,7 +176,7 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
     let fisher: FisherForm = { kind: 'dense' };
     if (nystrom) {
       // P = S = I: U any orthonormal columns (the landmarks' unit vectors), a = b = 0, s = t = 1.
-      const k = Math.min(options.nystromRank ?? 64, fisherDim);
+      const k = Math.min(options.nystromRank ?? DEFAULT_NYSTROM_RANK, fisherDim);
       const landmarks = uniformLandmarks(fisherDim, k, layerSeed(match.node.name, options.landmarkSeed ?? 0), match.bias !== undefined);
       const u = new Float32Array(fisherDim * k);
       landmarks.forEach((row, j) => (u[row * k + j] = 1));
