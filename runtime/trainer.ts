@@ -249,7 +249,6 @@ function soleDataInput(model: Model, file: string): ValueInfo {
   return inputs[0]!;
 }
 
-/** The data's sizes for the input's symbolic dims after the batch axis (e.g. a sequence length). */
 /**
  * The compile options that decide each layer's Fisher form. 'auto' chooses per layer
  * (passes/cost/choose.ts, default machine rates: the same on every machine); a resumed run takes
@@ -269,6 +268,7 @@ function fisherForms(opts: TrainOptions, model: Model, dims: Record<string, numb
   return { fisherForms: formsOf(choice) };
 }
 
+/** The data's sizes for the input's symbolic dims after the batch axis (e.g. a sequence length). */
 function boundDims(shape: ValueInfo['shape'], sample: number[]): Record<string, number> {
   const dims: Record<string, number> = {};
   (shape ?? []).slice(1).forEach((d, i) => {
