@@ -42,3 +42,15 @@ export function parseFloatOption(name: string, min: number) {
     return n;
   };
 }
+
+/**
+ * `--max-fisher-dim`: 'auto' (per layer from the time model and memory: passes/cost/choose.ts),
+ * 'none' (every layer dense: Infinity), or an integer N ≥ 1 (Nyström for layers with d̃ > N).
+ */
+export function parseMaxFisherDim(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  if (value === 'none') return Infinity;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new SngdError(`--max-fisher-dim must be 'auto', 'none' or an integer ≥ 1, got '${value}'`);
+  return n;
+}

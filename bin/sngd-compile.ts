@@ -9,8 +9,10 @@ import { compileModel, modelStem } from '../passes/compile.js';
 import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
 import { writeFileAtomic } from '../src/onnx/codec.js';
-import { parseIntOption, runCli, table } from './cli-common.js';
+import { parseIntOption, parseMaxFisherDim, runCli, table } from './cli-common.js';
 import { costOf } from '../passes/cost/index.js';
+import { chooseFisherForms, formsOf } from '../passes/cost/choose.js';
+import type { FormDecision } from '../passes/reconstruct/index.js';
 import { machineProfile } from '../runtime/calibrate.js';
 import { resolveDevice } from '../runtime/device.js';
 import { SngdError } from '../src/errors.js';
@@ -23,7 +25,7 @@ const program = new Command('sngd-compile')
   .argument('<model>', 'ONNX model file')
   .option('-o, --out-dir <dir>', 'output folder', '.')
   .addOption(new Option('--side <side>', 'where to apply P: the cheaper side per layer, or force one').choices(['auto', 'weight', 'activation']).default('auto'))
-  .option('--max-fisher-dim <n>', 'layers with a larger Fisher dimension d̃ get a low-rank-plus-identity Nyström Fisher layer (default: none, all dense)', parseIntOption('--max-fisher-dim', 1))
+  .option('--max-fisher-dim <n|auto|none>', "which layers get a low-rank-plus-identity Nyström Fisher layer: 'auto' chooses per layer from the predicted time and memory of its dense form at --batch-size and --refresh-every; a number N: layers with d̃ > N; 'none': every layer dense", parseMaxFisherDim, 'auto')
   .option('--nystrom-rank <k>', 'rank of a Nyström Fisher layer', parseIntOption('--nystrom-rank', 1), 64)
   .addOption(new Option('--landmarks <how>', 'Nyström landmarks: seeded uniform, or the largest diag(F) entries at the first refresh').choices(['uniform', 'diagonal']).default('uniform'))
   .addOption(new Option('--fisher-blocks <blocks>', "Fisher blocks: one per layer, or one per output unit for hidden Gemm/MatMul layers before Relu/Sigmoid/Tanh (not the first or output layer)").choices(['layer', 'unit']).default('layer'))
@@ -42,13 +44,17 @@ const program = new Command('sngd-compile')
 await runCli('sngd-compile', async () => {
   program.parse();
   const file = program.args[0]!;
-  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean; report?: boolean; refreshEvery: number; maxFisherDim?: number; nystromRank: number; landmarks: 'uniform' | 'diagonal'; fisherBlocks: 'layer' | 'unit'; maxUnitDim: number; dims?: Record<string, number>; calibrate?: boolean }>();
+  const opts = program.opts<{ outDir: string; side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; json?: boolean; report?: boolean; refreshEvery: number; maxFisherDim: number | 'auto'; nystromRank: number; landmarks: 'uniform' | 'diagonal'; fisherBlocks: 'layer' | 'unit'; maxUnitDim: number; dims?: Record<string, number>; calibrate?: boolean }>();
   const stem = modelStem(file);
   const outName = `${stem}.sngd.onnx`;
   const model = loadModel(file);
+  // auto: the report's settings (T = --refresh-every, a statistic every step, ε_rel 1e-4: SNGD.md §6).
+  const forms = opts.maxFisherDim === 'auto'
+    ? { fisherForms: formsOf(chooseFisherForms(model, { batchSize: opts.batchSize, loss: opts.loss, output: opts.output, dims: opts.dims, nystromRank: opts.nystromRank, refreshEvery: opts.refreshEvery, statEvery: 1, epsRel: 1e-4 })) }
+    : { maxFisherDim: opts.maxFisherDim };
   const result = compileModel(model, {
     side: opts.side, batchSize: opts.batchSize, source: file, stem, loss: opts.loss, output: opts.output,
-    maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks, fisherBlocks: opts.fisherBlocks, maxUnitDim: opts.maxUnitDim,
+    ...forms, nystromRank: opts.nystromRank, landmarks: opts.landmarks, fisherBlocks: opts.fisherBlocks, maxUnitDim: opts.maxUnitDim,
   });
   const { model: rebuilt, manifest } = result;
   saveModel(path.join(opts.outDir, outName), rebuilt);
@@ -77,18 +83,22 @@ await runCli('sngd-compile', async () => {
     console.log('\nskipped:');
     console.log(table(['layer', 'op', 'reason'], manifest.skipped.map((s) => [s.name, s.op, s.reason])));
   }
-  if (opts.report) await printReport(model, opts);
+  if (opts.report) {
+    console.log(`\nfisher forms (--max-fisher-dim ${opts.maxFisherDim === Infinity ? 'none' : opts.maxFisherDim}${forms.fisherForms ? ': the time model with default machine rates, so every machine chooses alike' : ''}):`);
+    console.log(table(['layer', 'fisher dim', 'form', 'why'], manifest.layers.map((l) => [l.name, l.fisherDim, l.fisher.kind === 'nystrom' ? `nystrom k=${l.fisher.rank}` : l.fisher.kind, l.fisherReason ?? 'every layer dense'])));
+    await printReport(model, opts, forms);
+  }
   console.log(`\nwrote ${[...written, path.join(opts.outDir, 'manifest.json')].join(', ')}`);
 });
 
 /**
  * The time model's report (passes/cost): the graphs are compiled again as `sngd train` compiles
  * them (a loss, ce unless --loss says otherwise, and the L2 input, which keeps every layer on the
- * weight side), with and without Fisher layers.
+ * weight side), with and without Fisher layers, each layer in the form chosen above.
  */
-async function printReport(model: Model, opts: { side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; refreshEvery: number; maxFisherDim?: number; nystromRank: number; landmarks: 'uniform' | 'diagonal'; dims?: Record<string, number>; calibrate?: boolean }): Promise<void> {
+async function printReport(model: Model, opts: { side: 'auto' | 'weight' | 'activation'; batchSize: number; loss?: 'ce' | 'mse' | 'bce'; output?: string; refreshEvery: number; nystromRank: number; landmarks: 'uniform' | 'diagonal'; dims?: Record<string, number>; calibrate?: boolean }, forms: { maxFisherDim?: number; fisherForms?: Record<string, FormDecision> }): Promise<void> {
   const loss = opts.loss ?? 'ce';
-  const options = { side: opts.side, batchSize: opts.batchSize, loss, l2: true, output: opts.output, maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks, dims: opts.dims };
+  const options = { side: opts.side, batchSize: opts.batchSize, loss, l2: true, output: opts.output, ...forms, nystromRank: opts.nystromRank, landmarks: opts.landmarks, dims: opts.dims };
   const profile = await machineProfile({ calibrate: opts.calibrate, sessionOptions: resolveDevice('cpu').sessionOptions, log: (m) => console.log(`\n${m}`) });
   const cost = costOf(compileModel(model, options), compileModel(model, { ...options, fisher: false }), { batch: opts.batchSize, dims: opts.dims, optimizer: 'sngd', refreshEvery: opts.refreshEvery }, profile);
   console.log('');

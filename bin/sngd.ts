@@ -22,7 +22,7 @@ import { buildCnn } from '../models/cnn.js';
 import { buildCnnBn } from '../models/cnn-bn.js';
 import { buildLstmLm } from '../models/lstm-lm.js';
 import { buildMlp } from '../models/mlp.js';
-import { parseFloatOption, parseIntOption, runCli } from './cli-common.js';
+import { parseFloatOption, parseIntOption, parseMaxFisherDim, runCli } from './cli-common.js';
 import { DEFAULT_MAX_UNIT_DIM } from '../passes/reconstruct/units.js';
 
 const DEFAULT_LR: Record<OptimizerName, number> = { sngd: 0.1, sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
@@ -78,7 +78,7 @@ modelCmd
 
 modelCmd
   .command('cnn-bn')
-  .description('The architecture of the corpus model pt_mnist_cnn_bn: three unpadded 3×3 convs (1→8→16→24) with ReLU, batch norm, linear 11616→32, ReLU, linear 32→10, batch norm, LogSoftmax; PyTorch default initialisation. Train with --max-fisher-dim (the 11616-wide linear needs a Nyström Fisher layer).')
+  .description('The architecture of the corpus model pt_mnist_cnn_bn: three unpadded 3×3 convs (1→8→16→24) with ReLU, batch norm, linear 11616→32, ReLU, linear 32→10, batch norm, LogSoftmax; PyTorch default initialisation. Its 11616-wide linear gets a Nyström Fisher layer (--max-fisher-dim auto, the default, chooses it).')
   .option('--seed <n>', 'initialisation seed', parseIntOption('--seed', 0), 2017)
   .requiredOption('-o, --output <file>', 'where to write the model')
   .action(async (opts: { seed: number; output: string }) => {
@@ -135,7 +135,7 @@ program
   .option('--async-lag <n>', 'steps between an asynchronous refresh and its installation', parseIntOption('--async-lag', 1), 20)
   .option('--stat-every <k>', 'fold a Fisher statistic into the EMA every k steps', parseIntOption('--stat-every', 1), DEFAULT_SNGD.statEvery)
   .addOption(new Option('--side <side>', 'where the Fisher layers apply P').choices(['auto', 'weight', 'activation']).default('auto'))
-  .option('--max-fisher-dim <n>', 'layers with a larger Fisher dimension d̃ get a low-rank-plus-identity Nyström Fisher layer (default: none, all dense)', parseIntOption('--max-fisher-dim', 1))
+  .option('--max-fisher-dim <n|auto|none>', "which layers get a low-rank-plus-identity Nyström Fisher layer: 'auto' chooses per layer from the predicted time and memory of its dense form at this run's batch size, T, --stat-every and damping; a number N: layers with d̃ > N; 'none': every layer dense", parseMaxFisherDim, 'auto')
   .option('--nystrom-rank <k>', 'rank of a Nyström Fisher layer', parseIntOption('--nystrom-rank', 1), 64)
   .addOption(new Option('--landmarks <how>', 'Nyström landmarks: seeded uniform, or the largest diag(F) entries at the first refresh').choices(['uniform', 'diagonal']).default('uniform'))
   .addOption(new Option('--fisher-blocks <blocks>', "Fisher blocks: one per layer, or one per output unit for hidden Gemm/MatMul layers before Relu/Sigmoid/Tanh (not the first or output layer)").choices(['layer', 'unit']).default('layer'))
@@ -170,7 +170,7 @@ program
         weightDecay: o.weightDecay as number | undefined,
         schedule: { kind: o.schedule as ScheduleKind, warmupSteps: o.warmupSteps as number, gamma: o.stepGamma as number, stepEpochs: o.stepEpochs as number },
         sngd: sngdSettings(o, (key) => this.getOptionValueSource(key) === 'default'),
-        maxFisherDim: o.maxFisherDim as number | undefined,
+        maxFisherDim: o.maxFisherDim as number | 'auto',
         nystromRank: o.nystromRank as number,
         landmarks: o.landmarks as 'uniform' | 'diagonal',
         fisherBlocks: o.fisherBlocks as 'layer' | 'unit',

@@ -15,8 +15,9 @@
  *
  * The 11616-wide Linear is the point of the model: a dense root of its Fisher would be
  * 11617² floats (540 MB) and 11617³ multiply-adds per refresh, so it trains with a Nyström Fisher
- * layer (`--max-fisher-dim`, SNGD.md §4). The LogSoftmax output is what the trainer's
- * cross-entropy reads through (passes/training: a model ending in LogSoftmax trains on its input).
+ * layer (SNGD.md §4; `--max-fisher-dim auto`, the default, chooses it: passes/cost/choose.ts). The
+ * LogSoftmax output is what the trainer's cross-entropy reads through (passes/training: a model
+ * ending in LogSoftmax trains on its input).
  */
 import type { Model } from '../src/ir/graph.js';
 import { Rng } from '../src/numerics/random.js';

@@ -30,6 +30,8 @@ export interface ManifestLayer {
   S: string;
   /** The Fisher layer's form: dense d̃ × d̃ roots P, S; Nyström (P = U, S = b); or unit blocks (P, S [m, d̃, d̃]); see FisherForm. */
   fisher: FisherForm;
+  /** Why this form, when a rule chose it (`--max-fisher-dim`, numeric or auto). */
+  fisherReason?: string;
   /** With `fisherBlocks: 'unit'`: why the layer has unit blocks, or why it keeps one block. */
   blocksReason?: string;
   /** Recurrent nodes: the input stream ('W', sees x_t) or recurrent stream ('R', sees h_{t−1}) and its direction. */
@@ -106,6 +108,7 @@ function manifestLayer(r: LayerRecord): ManifestLayer {
     P: r.params.P,
     S: r.params.S,
     fisher: r.fisher ?? { kind: 'dense' },
+    ...(r.fisherReason ? { fisherReason: r.fisherReason } : {}),
     ...(r.blocksReason ? { blocksReason: r.blocksReason } : {}),
     ...(r.recurrent ? { recurrent: { node: String(r.original[0]?.node.name ?? ''), stream: r.recurrent.stream, direction: r.recurrent.reverse ? 'reverse' as const : 'forward' as const } } : {}),
   };

@@ -14,6 +14,7 @@ import { SngdError } from '../src/errors.js';
 import type { Model } from '../src/ir/graph.js';
 import type { Tensor } from '../src/onnx/tensor.js';
 import { compileModel, type Manifest } from '../passes/compile.js';
+import type { FormDecision } from '../passes/reconstruct/index.js';
 import { fold } from '../passes/fold.js';
 import { denseBlocks, nystromOf, readLayerRecords, unitOf, type LayerRecord } from '../passes/reconstruct/record.js';
 import { L2_INPUT, withoutStatistics, type GraphContract } from '../passes/training/index.js';
@@ -103,6 +104,8 @@ export interface RunConfig {
   dims?: Record<string, number>;
   /** Nyström Fisher layers for layers with d̃ above this (compile option; default Infinity: all dense). */
   maxFisherDim?: number;
+  /** An explicit form per layer (passes/cost/choose.ts, `--max-fisher-dim auto`); replaces maxFisherDim. */
+  fisherForms?: Readonly<Record<string, FormDecision>>;
   nystromRank?: number;
   landmarks?: 'uniform' | 'diagonal';
   /** 'unit': per-unit Fisher blocks for the hidden dense layers that qualify (compile option; default 'layer'). */
@@ -198,7 +201,7 @@ export class TrainingRun {
     const fisher = config.optimizer === 'sngd';
     const compiled = compileModel(model, {
       loss: config.loss, output: config.output, l2: true, fisher, side: config.side, batchSize: config.batchSize, source: config.source, stem: 'model', dims: config.dims,
-      maxFisherDim: config.maxFisherDim, nystromRank: config.nystromRank, landmarks: config.landmarks, fisherBlocks: config.fisherBlocks, maxUnitDim: config.maxUnitDim,
+      maxFisherDim: config.maxFisherDim, fisherForms: config.fisherForms, nystromRank: config.nystromRank, landmarks: config.landmarks, fisherBlocks: config.fisherBlocks, maxUnitDim: config.maxUnitDim,
     });
     const { model: rebuilt, manifest } = compiled;
     const records = readLayerRecords(rebuilt);

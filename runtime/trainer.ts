@@ -14,7 +14,9 @@ import { Rng } from '../src/numerics/random.js';
 import { loadModel } from '../src/onnx/import.js';
 import { saveModel } from '../src/onnx/export.js';
 import type { LossKind } from '../passes/training/losses.js';
-import { findLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { findLatestCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { chooseFisherForms, formsOf } from '../passes/cost/choose.js';
+import { DEFAULT_NYSTROM_RANK, type FormDecision } from '../passes/reconstruct/index.js';
 import { loadData, type DataSpec } from './data/index.js';
 import { inputShapeFor, labelsPerSample, makeBatch, permutation, type Dataset } from './data/dataset.js';
 import { resolveDevice, type DeviceName } from './device.js';
@@ -47,8 +49,12 @@ export interface TrainOptions {
   loss: LossKind;
   output?: string;
   side: 'auto' | 'weight' | 'activation';
-  /** Nyström Fisher layers for layers with d̃ above this (default Infinity: all dense); see passes/reconstruct. */
-  maxFisherDim?: number;
+  /**
+   * Which layers get Nyström Fisher layers: those with d̃ above a number (Infinity: none), or
+   * 'auto': per layer from the time model and memory (passes/cost/choose.ts) at this run's batch
+   * size, T, statistics period and damping. Default Infinity (all dense); `sngd train` defaults to 'auto'.
+   */
+  maxFisherDim?: number | 'auto';
   nystromRank?: number;
   landmarks?: 'uniform' | 'diagonal';
   /** 'unit': per-unit Fisher blocks for hidden dense layers (passes/reconstruct/units.ts); default 'layer'. */
@@ -105,11 +111,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkLabels(split.train, opts.loss, model, opts.model);
   const input = soleDataInput(model, opts.model);
   const sampleShape = inputShapeFor(split.train, input.shape, input.name);
+  const dims = boundDims(input.shape, sampleShape);
+  const latest = opts.resume ? findLatestCheckpoint(opts.out) : undefined;
   const run = await TrainingRun.create(model, {
     optimizer: opts.optimizer, momentum: opts.momentum, weightDecay: opts.weightDecay, sngd: opts.sngd, loss: opts.loss, output: opts.output,
-    side: opts.side, batchSize: opts.batchSize, sessionOptions: device.sessionOptions, source: opts.model, log,
-    dims: boundDims(input.shape, sampleShape),
-    maxFisherDim: opts.maxFisherDim, nystromRank: opts.nystromRank, landmarks: opts.landmarks, fisherBlocks: opts.fisherBlocks, maxUnitDim: opts.maxUnitDim,
+    side: opts.side, batchSize: opts.batchSize, sessionOptions: device.sessionOptions, source: opts.model, log, dims,
+    ...fisherForms(opts, model, dims, latest?.checkpoint, log), nystromRank: opts.nystromRank, landmarks: opts.landmarks, fisherBlocks: opts.fisherBlocks, maxUnitDim: opts.maxUnitDim,
   });
   const dataInput = run.dataInput();
 
@@ -117,8 +124,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const stepsPerEpoch = Math.ceil(split.train.count / opts.batchSize);
   const totalSteps = Math.min(stepsPerEpoch * opts.epochs, opts.maxSteps ?? Infinity);
   let pos: Position = { epoch: 0, batchInEpoch: 0, sums: { loss: 0, correct: 0, seen: 0 }, secondsBefore: 0, refreshSeconds: 0, evalSeconds: 0 };
-  if (opts.resume) {
-    const latest = findLatestCheckpoint(opts.out);
+  if (latest) {
     if (latest.file && latest.checkpoint) {
       pos = run.restore(latest.checkpoint).position as Position;
       pos.evalSeconds ??= 0;
@@ -139,7 +145,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     pos.evalSeconds = (pos.evalSeconds ?? 0) + spent;
     return { validation, test, spent };
   };
-  const checkpoint = () => saveCheckpoint(opts.out, run.snapshot({ position: { ...pos, secondsBefore: seconds() }, options: { model: opts.model, optimizer: opts.optimizer, lr: opts.lr, batchSize: opts.batchSize, seed: opts.seed } }));
+  // The Fisher forms the run was built with, so a resumed run rebuilds them (see fisherForms).
+  const forms = Object.fromEntries(run.manifest.layers.map((l): [string, FormDecision] => [l.name, { kind: l.fisher.kind === 'nystrom' ? 'nystrom' : 'dense', reason: l.fisherReason ?? '' }]));
+  const checkpoint = () => saveCheckpoint(opts.out, run.snapshot({ position: { ...pos, secondsBefore: seconds() }, options: { model: opts.model, optimizer: opts.optimizer, lr: opts.lr, batchSize: opts.batchSize, seed: opts.seed, fisherForms: forms } }));
   const epochRecords: MetricRecord[] = [];
 
   try {
@@ -240,6 +248,25 @@ function soleDataInput(model: Model, file: string): ValueInfo {
   const inputs = dataInputs(model.graph);
   if (inputs.length !== 1) throw new SngdError(`${file}: sngd train feeds models with exactly one data input; this one has ${inputs.length}`);
   return inputs[0]!;
+}
+
+/**
+ * The compile options that decide each layer's Fisher form. 'auto' chooses per layer
+ * (passes/cost/choose.ts, default machine rates: the same on every machine); a resumed run takes
+ * the forms its checkpoint was built with instead, so changing --refresh-every, --stat-every,
+ * --eps-rel or the batch size on resume cannot change the model's tensors under the checkpoint.
+ */
+function fisherForms(opts: TrainOptions, model: Model, dims: Record<string, number>, resumed: Checkpoint | undefined, log: (m: string) => void): { maxFisherDim?: number; fisherForms?: Record<string, FormDecision> } {
+  if (opts.maxFisherDim !== 'auto') return { maxFisherDim: opts.maxFisherDim };
+  if (opts.optimizer !== 'sngd') return {};
+  const stored = (resumed?.meta.options as { fisherForms?: Record<string, FormDecision> } | undefined)?.fisherForms;
+  if (stored) return { fisherForms: stored };
+  const choice = chooseFisherForms(model, {
+    batchSize: opts.batchSize, loss: opts.loss, output: opts.output, dims, nystromRank: opts.nystromRank ?? DEFAULT_NYSTROM_RANK,
+    refreshEvery: opts.sngd.refreshEvery, statEvery: opts.sngd.statEvery, epsRel: opts.sngd.epsRel, momentum: (opts.momentum ?? 0) > 0,
+  });
+  for (const l of choice.layers) if (l.kind === 'nystrom') log(`--max-fisher-dim auto: layer '${l.name}' (d̃ = ${l.fisherDim}) gets a Nyström Fisher layer of rank ${l.rank}: ${l.reason}`);
+  return { fisherForms: formsOf(choice) };
 }
 
 /** The data's sizes for the input's symbolic dims after the batch axis (e.g. a sequence length). */

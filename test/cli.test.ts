@@ -107,6 +107,28 @@ describe('sngd-compile and sngd export', () => {
     expect(out).toMatch(/fc1\s+Gemm\s+fc1\.weight\s+fc1\.bias\s+11617\s+nystrom k=16/);
   });
 
+  it('--max-fisher-dim auto (the default): --report says per layer which form and why', () => {
+    const r = cli('sngd-compile', 'cnn-bn.onnx', '--report', '--no-calibrate', '-o', 'cnn-bn-auto');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/fc1\s+Gemm\s+fc1\.weight\s+fc1\.bias\s+11617\s+nystrom k=64 \(uniform\)/);
+    expect(r.out).toMatch(/fisher forms \(--max-fisher-dim auto: the time model with default machine rates, so every machine chooses alike\):/);
+    expect(r.out).toMatch(/fc1\s+11617\s+nystrom k=64\s+dense would cost [\d.]+ s\/step \(\d+× the plain-GD step of [\d.]+ ms; limit 30×\) and 3\.0 GiB \(limit 1\.0 GiB\); Nyström k=64: [\d.]+ ms\/step, 14\.4 MiB/);
+    expect(r.out).toMatch(/conv3\s+145\s+dense\s+d̃ = 145 < 4·k = 256: small layers stay dense/);
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'cnn-bn-auto', 'manifest.json'), 'utf8'));
+    expect(manifest.layers.map((l: { fisher: { kind: string } }) => l.fisher.kind)).toEqual(['dense', 'dense', 'dense', 'nystrom', 'dense']);
+    expect(manifest.layers[3].fisherReason).toMatch(/^dense would cost/);
+  });
+
+  it("--max-fisher-dim none: every layer dense; a bad value names the option", () => {
+    const r = cli('sngd-compile', 'mlp.onnx', '--max-fisher-dim', 'none', '--report', '--no-calibrate', '-o', 'mlp-none');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/fisher forms \(--max-fisher-dim none\):/);
+    expect(r.out).toMatch(/fc1\s+21\s+dense\s+every layer dense/);
+    const bad = cli('sngd-compile', 'mlp.onnx', '--max-fisher-dim', 'big');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/--max-fisher-dim must be 'auto', 'none' or an integer ≥ 1, got 'big'/);
+  });
+
   it('export refuses a model without Fisher layers', () => {
     const r = cli('sngd', 'export', 'mlp.onnx', '-o', 'x.onnx');
     expect(r.code).toBe(1);

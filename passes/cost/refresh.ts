@@ -71,39 +71,55 @@ export function refreshSeconds(records: readonly LayerRecord[], p: MachineProfil
   const steps = new Map<number, number>();
   const add = (name: string, t: number) => layers.set(name, (layers.get(name) ?? 0) + t);
   const dense = records.filter((r) => !nystromOf(r));
-  const remapRuns = s.momentum ? 2 : 1;
   const groups = new Map<number, LayerRecord[]>();
   for (const r of dense) groups.set(r.fisherDim, [...(groups.get(r.fisherDim) ?? []), r]);
   let fixed = 0;
-  if (dense.length) fixed += p.run + remapRuns * p.run + p.host.step;
+  if (dense.length) fixed += refreshFixedSeconds(p, s);
   for (const [d, rs] of groups) {
     // A unit layer gives the root graph one matrix per unit (stacked with the others of its size).
     const B = rs.reduce((n, r) => n + (unitOf(r)?.units ?? 1), 0);
-    const K = nsSteps(s.epsRel, d, s.stopAt, s.maxSteps);
-    steps.set(d, K);
-    const matmuls = 3 * (K - 1) + 1 + 2 + 1;
-    const passes = K * STEP_PASSES + 8;
-    const root = matmuls * workSeconds(gemm(B, d, d, d), p)
-      + passes * (p.node + (12 * B * d * d) / p.memoryBytes)
-      + (K * TRIP_KERNELS + ROOT_KERNELS) * p.node
-      + 3 * p.input * B + 3 * p.output * B + 2 * 4 * B * d * d * p.outputByte;
+    steps.set(d, nsSteps(s.epsRel, d, s.stopAt, s.maxSteps));
+    const root = denseRootSeconds(d, B, p, s);
     for (const r of rs) {
-      const remap = remapRuns * (2 * workSeconds(gemm(1, r.m, d, d), p) + 2 * p.input + p.output + 4 * r.m * d * p.outputByte);
-      // F_λ (read float64, write float32) and its SPD check; P and S installed; snapshot of W̃' and the EMA.
-      const host = 2 * d * d * p.host.ema + d * d * p.host.finite + 8 * d * d * p.host.copyByte + (4 * r.m * d + 8 * d * d) * p.host.copyByte;
       const units = unitOf(r)?.units ?? 1;
-      add(r.name, (root * units) / B + remap + host * units);
+      add(r.name, (root * units) / B + denseRemapSeconds(r.m, d, units, p, s));
     }
   }
   for (const r of records) {
     const ny = nystromOf(r);
-    if (!ny) continue;
-    const d = r.fisherDim;
-    const k = ny.rank;
-    const macs = 5 * d * k * k + 20 * k ** 3 + remapRuns * 4 * r.m * d * k;
-    add(r.name, macs * p.host.f64Mac + (4 * r.m * d + 8 * (d * k + d)) * p.host.copyByte);
+    if (ny) add(r.name, nystromRefreshSeconds(r.m, r.fisherDim, ny.rank, p, s));
   }
   let total = fixed;
   for (const t of layers.values()) total += t;
   return { seconds: total, layers, steps };
+}
+
+/** What a refresh with any dense layer pays once: the root and remap runs, the host's bookkeeping. */
+export function refreshFixedSeconds(p: MachineProfile, s: RefreshSettings): number {
+  return p.run + (s.momentum ? 2 : 1) * p.run + p.host.step;
+}
+
+/** The root graph for B stacked d × d matrices (one dimension group). */
+export function denseRootSeconds(d: number, B: number, p: MachineProfile, s: RefreshSettings): number {
+  const K = nsSteps(s.epsRel, d, s.stopAt, s.maxSteps);
+  const matmuls = 3 * (K - 1) + 1 + 2 + 1;
+  const passes = K * STEP_PASSES + 8;
+  return matmuls * workSeconds(gemm(B, d, d, d), p)
+    + passes * (p.node + (12 * B * d * d) / p.memoryBytes)
+    + (K * TRIP_KERNELS + ROOT_KERNELS) * p.node
+    + 3 * p.input * B + 3 * p.output * B + 2 * 4 * B * d * d * p.outputByte;
+}
+
+/** One dense layer's remap run and host work around its root (`units` blocks of d × d for a unit layer). */
+export function denseRemapSeconds(m: number, d: number, units: number, p: MachineProfile, s: RefreshSettings): number {
+  const remap = (s.momentum ? 2 : 1) * (2 * workSeconds(gemm(1, m, d, d), p) + 2 * p.input + p.output + 4 * m * d * p.outputByte);
+  // F_λ (read float64, write float32) and its SPD check; P and S installed; snapshot of W̃' and the EMA.
+  const host = 2 * d * d * p.host.ema + d * d * p.host.finite + 8 * d * d * p.host.copyByte + (4 * m * d + 8 * d * d) * p.host.copyByte;
+  return remap + host * units;
+}
+
+/** A Nyström layer's host refresh (runtime/nystrom.ts) and low-rank remap. */
+export function nystromRefreshSeconds(m: number, d: number, k: number, p: MachineProfile, s: RefreshSettings): number {
+  const macs = 5 * d * k * k + 20 * k ** 3 + (s.momentum ? 2 : 1) * 4 * m * d * k;
+  return macs * p.host.f64Mac + (4 * m * d + 8 * (d * k + d)) * p.host.copyByte;
 }

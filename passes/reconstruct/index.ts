@@ -12,7 +12,8 @@
  * LSTM/GRU/RNN nodes get one Fisher layer per input stream (W sees x_t, R sees h_{t−1}) and per
  * direction, on the weight side, feeding the original node (passes/reconstruct/recurrent.ts).
  *
- * Fisher-layer forms: dense (d̃ × d̃ roots), Nyström above `maxFisherDim` (./nystrom.ts), and with
+ * Fisher-layer forms: dense (d̃ × d̃ roots), Nyström above `maxFisherDim` or where `fisherForms`
+ * says so (./nystrom.ts; the choice of `--max-fisher-dim auto` is passes/cost/choose.ts), and with
  * `fisherBlocks: 'unit'` one dense block per output unit for the hidden dense layers that qualify
  * (./units.ts); every layer then says in `blocksReason` why it has the blocks it has.
  */
@@ -46,6 +47,12 @@ export interface ReconstructOptions {
    * always stay dense.
    */
   maxFisherDim?: number;
+  /**
+   * An explicit form per layer, by node name (`--max-fisher-dim auto`: passes/cost/choose.ts):
+   * 'nystrom' gets a Nyström Fisher layer, 'dense' and unnamed layers a dense one, and `reason`
+   * becomes the record's `fisherReason`. Replaces `maxFisherDim`; recurrent streams stay dense.
+   */
+  fisherForms?: Readonly<Record<string, FormDecision>>;
   /** Rank k of a Nyström Fisher layer (capped at d̃). Default 64. */
   nystromRank?: number;
   /** How Nyström landmarks are chosen: seeded uniform at compile time, or from diag(F) at the first refresh. Default 'uniform'. */
@@ -62,6 +69,12 @@ export interface ReconstructOptions {
   maxUnitDim?: number;
 }
 
+/** A layer's Fisher form, decided outside the pass (passes/cost/choose.ts), and why. */
+export interface FormDecision {
+  kind: 'dense' | 'nystrom';
+  reason: string;
+}
+
 export interface SkippedLayer {
   name: string;
   op: string;
@@ -73,6 +86,9 @@ export interface ReconstructResult {
   layers: LayerRecord[];
   skipped: SkippedLayer[];
 }
+
+/** Rank k of a Nyström Fisher layer unless `nystromRank` says otherwise. */
+export const DEFAULT_NYSTROM_RANK = 64;
 
 /** The Fisher-layer nodes use Slice/Gather/Reshape in their opset-13 forms. */
 export const MIN_OPSET = 13;
@@ -139,10 +155,11 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
     if (options.only && !options.only.includes(match.node.name)) continue;
     const rule = layerRules[match.kind];
     const fisherDim = match.d + (match.bias ? 1 : 0);
-    const nystrom = fisherDim > (options.maxFisherDim ?? Infinity);
+    const form = formOf(match.node.name, fisherDim, options);
+    const nystrom = form?.kind === 'nystrom';
     const unit = nystrom ? undefined : units?.get(match);
     const { side, sideReason } = nystrom
-      ? { side: 'weight' as const, sideReason: `Nyström Fisher layer (d̃ = ${fisherDim} > ${options.maxFisherDim}): weight side only` }
+      ? { side: 'weight' as const, sideReason: 'Nyström Fisher layer: weight side only' }
       : unit?.ok
         ? { side: 'weight' as const, sideReason: 'unit blocks: weight side only (the activation side would apply m roots to every row)' }
         : chooseSide(match, options.side ?? 'auto', batch, options.l2 ?? false);
@@ -159,7 +176,7 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
     let fisher: FisherForm = { kind: 'dense' };
     if (nystrom) {
       // P = S = I: U any orthonormal columns (the landmarks' unit vectors), a = b = 0, s = t = 1.
-      const k = Math.min(options.nystromRank ?? 64, fisherDim);
+      const k = Math.min(options.nystromRank ?? DEFAULT_NYSTROM_RANK, fisherDim);
       const landmarks = uniformLandmarks(fisherDim, k, layerSeed(match.node.name, options.landmarkSeed ?? 0), match.bias !== undefined);
       const u = new Float32Array(fisherDim * k);
       landmarks.forEach((row, j) => (u[row * k + j] = 1));
@@ -222,19 +239,30 @@ export function reconstruct(model: Model, options: ReconstructOptions = {}): Rec
       layout: match.layout,
       params: { W, P, S },
       fisher,
-      ...(units ? { blocksReason: nystrom ? `Nyström Fisher layer (d̃ = ${fisherDim} > max-fisher-dim ${options.maxFisherDim}): one block` : unit!.reason } : {}),
+      ...(form ? { fisherReason: form.reason } : {}),
+      ...(units ? { blocksReason: nystrom ? 'Nyström Fisher layer: one block' : unit!.reason } : {}),
       added: { nodes: e.nodes.map((n) => n.name), initializers: e.initializers },
       original,
     });
   }
   for (const match of recurrent) {
     if (options.only && !options.only.includes(match.node.name)) continue;
-    const streams = rebuildRecurrent(g, names, match, originalIndex.get(match.node.name) ?? -1, graphInputIndex);
+    const chosen = options.fisherForms !== undefined || (options.maxFisherDim ?? Infinity) < Infinity;
+    const streams = rebuildRecurrent(g, names, match, originalIndex.get(match.node.name) ?? -1, graphInputIndex)
+      .map((r) => (chosen ? { ...r, fisherReason: 'recurrent streams have no Nyström form' } : r));
     records.push(...(units ? streams.map((r) => ({ ...r, blocksReason: 'recurrent streams keep one block per stream and direction' })) : streams));
   }
   const sorted = toposort(g);
   const rebuilt = withLayerRecords({ ...out, graph: sorted }, records);
   return { model: rebuilt, layers: records, skipped };
+}
+
+/** The layer's form and why: the explicit choice, else `maxFisherDim`'s; undefined when neither is given (dense). */
+function formOf(name: string, fisherDim: number, options: ReconstructOptions): FormDecision | undefined {
+  if (options.fisherForms) return options.fisherForms[name] ?? { kind: 'dense', reason: 'not chosen for a Nyström Fisher layer' };
+  const max = options.maxFisherDim;
+  if (max === undefined || max === Infinity) return undefined;
+  return fisherDim > max ? { kind: 'nystrom', reason: `d̃ = ${fisherDim} > --max-fisher-dim ${max}` } : { kind: 'dense', reason: `d̃ = ${fisherDim} ≤ --max-fisher-dim ${max}` };
 }
 
 /** The unit-block verdict for every matched layer (./units.ts), from its position among all weighted nodes. */

@@ -49,7 +49,8 @@ export type UnitActivation = 'Relu' | 'Sigmoid' | 'Tanh';
 
 /**
  * The form of a layer's local Fisher layer. 'dense': P and S are d̃ × d̃ (`params.P`, `params.S`).
- * 'nystrom' (SNGD.md §4, layers with d̃ above the compile budget `maxFisherDim`):
+ * 'nystrom' (SNGD.md §4, layers with d̃ above the compile budget `maxFisherDim`, or chosen by
+ * passes/cost/choose.ts):
  * P = U·diag(a)·Uᵀ + s·I and S = U·diag(b)·Uᵀ + t·I with U [d̃, rank] orthonormal, a, b [rank],
  * s, t scalars; the statistic is the landmark columns C = F[:, landmarks] and diag(F). Here
  * `params.P` names U and `params.S` names b. Weight side only.
@@ -123,6 +124,8 @@ export interface LayerRecord {
   params: { W: string; P: string; S: string };
   /** Dense (the default when absent), Nyström or per-unit; see FisherForm. */
   fisher?: FisherForm;
+  /** Why the layer is dense or Nyström, when a rule chose (`maxFisherDim`, or `fisherForms` from `--max-fisher-dim auto`). */
+  fisherReason?: string;
   /**
    * With `fisherBlocks: 'unit'` requested: why this layer has unit blocks, or why it keeps one
    * block for the whole layer (first or output layer, size, activation, op). Absent otherwise.

@@ -89,6 +89,18 @@ export function matchRecurrent(node: Node, ctx: MatchContext): RecurrentMatchRes
 
 const dirName = (reverse: boolean) => (reverse ? 'reverse' : 'forward');
 
+/** The record name of one stream and direction of a recurrent node: `<node>/W/forward`, `<node>/R/reverse`, … */
+const streamName = (node: Node, stream: 'W' | 'R', reverse: boolean) => `${node.name || node.opType}/${stream}/${dirName(reverse)}`;
+
+/** The Fisher layers a recurrent node becomes: one per stream and direction, with their d̃ (input or hidden size, + 1 with a bias). */
+export function recurrentStreams(match: RecurrentMatch): { name: string; fisherDim: number }[] {
+  const bias = match.B ? 1 : 0;
+  return Array.from({ length: match.directions }, (_, d) => (['W', 'R'] as const).map((stream) => ({
+    name: streamName(match.node, stream, match.reverse[d]!),
+    fisherDim: (stream === 'W' ? match.input : match.hidden) + bias,
+  }))).flat();
+}
+
 /**
  * Rebuilds one recurrent node on the weight side; returns its records (stream W then R, per
  * direction). `graphInputIndex` locates initializers an old exporter also listed as graph inputs.
@@ -126,7 +138,7 @@ export function rebuildRecurrent(g: Graph, names: NameAuthority, match: Recurren
         for (let k = 0; k < dim; k++) wt[j * fisherDim + k] = src[(d * GH + j) * dim + k]!;
         if (bias) wt[j * fisherDim + dim] = bias[d * 2 * GH + (stream === 'W' ? 0 : GH) + j]!;
       }
-      const name = `${nodeName}/${stream}/${dirName(match.reverse[d]!)}`;
+      const name = streamName(node, stream, match.reverse[d]!);
       const prefix = `sngd/${name}`;
       const e = new Emitter(g, names, prefix);
       const eye = identity(fisherDim);
