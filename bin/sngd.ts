@@ -188,8 +188,9 @@ program
         quiet: Boolean(o.quiet),
       });
       const last = result.epochs[result.epochs.length - 1];
-      const share = result.seconds > 0 ? (100 * result.refreshSeconds) / result.seconds : 0;
-      console.log(`trained ${result.steps} steps in ${result.seconds.toFixed(1)} s (refreshes ${result.refreshSeconds.toFixed(1)} s, ${share.toFixed(1)}%)`);
+      // The refresh share is of the training loop's time, evaluation excluded.
+      const share = result.trainSeconds > 0 ? (100 * result.refreshSeconds) / result.trainSeconds : 0;
+      console.log(`trained ${result.steps} steps in ${result.trainSeconds.toFixed(1)} s (refreshes ${result.refreshSeconds.toFixed(1)} s, ${share.toFixed(1)}%), evaluation ${(result.seconds - result.trainSeconds).toFixed(1)} s`);
       if (last?.testAccuracy !== undefined) console.log(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}%  (loss ${last.testLoss!.toFixed(4)})`);
       console.log(`wrote ${result.modelFile}, ${o.out}/metrics.jsonl, ${o.out}/metrics.svg`);
     });

@@ -88,6 +88,8 @@ export interface TrainResult {
   modelFile: string;
   steps: number;
   seconds: number;
+  /** `seconds` less the time spent evaluating: the training loop with its refreshes. */
+  trainSeconds: number;
   refreshSeconds: number;
 }
 
@@ -237,7 +239,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const modelFile = path.join(opts.out, 'model.onnx');
     saveModel(modelFile, run.exportModel());
     writeMetricsPlot(path.join(opts.out, 'metrics.svg'), readMetrics(path.join(opts.out, 'metrics.jsonl')), { title: `${path.basename(opts.model)} · ${opts.optimizer} lr ${opts.lr} · batch ${opts.batchSize}` });
-    return { epochs: epochRecords, modelFile, steps: run.stepCount, seconds: seconds(), refreshSeconds: pos.refreshSeconds };
+    return { epochs: epochRecords, modelFile, steps: run.stepCount, seconds: seconds(), trainSeconds: seconds() - pos.evalSeconds!, refreshSeconds: pos.refreshSeconds };
   } finally {
     metrics.close();
     await run.release();
