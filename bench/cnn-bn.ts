@@ -21,14 +21,14 @@
  * every run's per-epoch numbers are written to bench/results/cnn-bn.json.
  *
  * SNGD settings (explored on the first seed's epoch-1 validation accuracy, see README.md): the
- * reference EMA (from I, decay 0.995) and damping (ε_rel 1e-4), refreshes every 50 steps,
- * statistics folded every 10 steps (β^10 per update), and a Nyström Fisher layer of rank --rank for
+ * convolution defaults (CONV_SNGD: the reference EMA from I, decay 0.995, and damping ε_rel 1e-4,
+ * statistics folded every 10 steps, β^10 per update) with refreshes every 50 steps, and a Nyström Fisher layer of rank --rank for
  * the 11617-dimensional fc1 (every other layer is dense: d̃ ≤ 145). No L2 for either optimizer.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { argValue, BENCH_DIR, log, machine, runTraining, trainSeconds, type Machine, type RunResult, type RunSpec } from './lib.js';
-import { REFERENCE_SNGD } from '../runtime/run.js';
+import { CONV_SNGD } from '../runtime/run.js';
 
 export interface CnnBnRun {
   optimizer: 'sngd' | 'adam';
@@ -77,7 +77,7 @@ const seeds = list('seeds', '2017,2018,2019');
 const rank = Number(argValue('rank') ?? 64);
 const maxFisherDim = 1024;
 // Complete over the reference settings (what was measured), whatever the current defaults are.
-const sngdSettings: RunSpec['sngd'] = { ...REFERENCE_SNGD, statEvery: 10, refreshEvery: 50 };
+const sngdSettings: RunSpec['sngd'] = { ...CONV_SNGD, refreshEvery: 50 };
 const adamLrs = list('adam-lr', '3e-4,1e-3,3e-3');
 const sngdLrs = list('sngd-lr', '0.05,0.1,0.15,0.2');
 

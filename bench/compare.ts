@@ -2,8 +2,9 @@
  * SNGD against first-order optimizers on MNIST: every case of the preset (workload × batch size
  * × epochs) is trained with SNGD, SGD, momentum 0.9 and Adam, each over its learning-rate grid
  * (bench/lib.ts GRIDS, GRIDS_500 at batch 500) and every seed, with `train()` on the same
- * compiled graphs in the same runtime (L2 1e-3 on weights, SNGD.md §6; SNGD with its defaults,
- * at batch 500 with bench/lib.ts SNGD_500). Each run is its own child process, one
+ * compiled graphs in the same runtime (L2 1e-3 on weights, SNGD.md §6; SNGD with the defaults
+ * `sngd train` picks: CONV_SNGD for a model with convolutions, else DEFAULT_SNGD, at batch 500 with
+ * bench/lib.ts SNGD_500). Each run is its own child process, one
  * after another, so timings and peak RSS are each run's own.
  *
  *   npx tsx bench/compare.ts [--quick | --full] [--workloads mlp-a,cnn] [--epochs N] [--seeds 2017,2018]
@@ -14,7 +15,8 @@
  * and everything derived from the runs, is bench/report.ts's job.
  */
 import fs from 'node:fs';
-import { argValue, GRIDS, GRIDS_500, L2, log, machine, modeFromArgs, OPTIMIZER_NAMES, PRESETS, readJson, SNGD_500, resultsDir, runTraining, writeJson, type CompareCase, type Machine, type RunResult, type RunSpec } from './lib.js';
+import { argValue, GRIDS, GRIDS_500, L2, log, machine, modeFromArgs, OPTIMIZER_NAMES, PRESETS, readJson, SNGD_500, resultsDir, runTraining, workload, writeJson, type CompareCase, type Machine, type RunResult, type RunSpec } from './lib.js';
+import { CONV_SNGD, hasConvolutions } from '../runtime/trainer.js';
 
 export interface CompareResults {
   mode: string;
@@ -37,9 +39,12 @@ const cases = preset.cases
 const seeds = argValue('seeds')?.split(',').map(Number) ?? preset.seeds;
 const file = `${resultsDir(mode)}/compare.json`;
 
+// SNGD's settings as `sngd train --defaults auto` picks them: the convolution defaults for a model
+// with convolutions; at batch 500, SNGD_500 over the dense defaults.
+const sngdFor = (c: CompareCase) => (hasConvolutions(workload(c.workload).build(2017)) ? { sngd: CONV_SNGD } : c.batchSize >= 500 ? { sngd: SNGD_500 } : {});
 const specs: RunSpec[] = cases.flatMap((c) => OPTIMIZER_NAMES.flatMap((optimizer) => (c.batchSize >= 500 ? GRIDS_500 : GRIDS)[optimizer].flatMap((lr) => seeds.map((seed): RunSpec => ({
   workload: c.workload, batchSize: c.batchSize, epochs: c.epochs, seed, optimizer, lr,
-  ...(optimizer === 'sngd' && c.batchSize >= 500 ? { sngd: SNGD_500 } : {}),
+  ...(optimizer === 'sngd' ? sngdFor(c) : {}),
 })))));
 
 const key = (s: RunSpec) => JSON.stringify([s.workload, s.batchSize, s.epochs, s.seed, s.optimizer, s.lr, s.threads ?? null, s.sngd ?? null]);

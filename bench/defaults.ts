@@ -43,6 +43,8 @@ export const DEFAULTS_GRID: Config[] = [
     { id: `p4-T20-g${gate}`, label: `the defaults, 4-step gate estimate, gate ${gate}`, lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 20, dampingWarmup: 40, refreshGate: gate } },
     { id: `p4-T100-g${gate}`, label: `the defaults at T 100, 4-step gate estimate, gate ${gate}`, lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-2, statEvery: 10, refreshStart: 'track', refreshEvery: 100, dampingWarmup: 40, refreshGate: gate } },
   ]),
+  // ε_rel 1e-3 with the defaults' warm-up and tracked refreshes (the small CNN's best; without the warm-up it diverged).
+  { id: 'p4-T20-g0.3-e1e-3', label: 'the defaults with ε_rel 1e-3', lr: 0.1, sngd: { emaInit: 'zero', epsRel: 1e-3, statEvery: 10, refreshStart: 'track', refreshEvery: 20, dampingWarmup: 40, refreshGate: 0.3 } },
   // Batch 500 (an epoch is 100 steps): refreshes every 10 steps, as SNGD.md §8.
   ...[0.4, 0.5].map((lr): Config => ({ id: `b500-lr${lr}-dw`, label: `batch 500, bias-corrected, ε_rel 1e-2, T 10, tracked, damping warm-up 40 steps, lr ${lr}`, lr, batchSize: 500, sngd: { emaInit: 'zero', epsRel: 1e-2, refreshEvery: 10, refreshStart: 'track', dampingWarmup: 40 } })),
   ...[0.1, 0.2, 0.3].flatMap((lr): Config[] => [

@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { renderComparisonSvg, type ComparisonSeries } from '../runtime/plot.js';
+import { CONV_SNGD, type SngdSettings } from '../runtime/trainer.js';
 import type { CnnBnResults, CnnBnRun } from './cnn-bn.js';
 import type { CompareResults } from './compare.js';
 import { costTable, type CostModelResults } from './cost-table.js';
@@ -171,7 +172,8 @@ function machineLine(m: Machine): string {
 
 function compareSection(results: CompareResults): string[] {
   const out: string[] = ['## SNGD against first-order optimizers', ''];
-  const overrides = [...new Set(results.runs.filter((r) => r.spec.sngd).map((r) => `at batch ${r.spec.batchSize} SNGD runs with ${Object.entries(r.spec.sngd!).map(([k, v]) => `${k} ${v}`).join(', ')}`))];
+  const described = (s: Partial<SngdSettings>) => (JSON.stringify(s) === JSON.stringify(CONV_SNGD) ? 'the convolution defaults (EMA from I, ε_rel 1e-4, cold refreshes every 100 steps, statistics every 10; `--defaults auto` picks them for a model with convolutions)' : Object.entries(s).map(([k, v]) => `${k} ${v}`).join(', '));
+  const overrides = [...new Set(results.runs.filter((r) => r.spec.sngd).map((r) => `${r.spec.workload} at batch ${r.spec.batchSize}: SNGD runs with ${described(r.spec.sngd!)}`))];
   out.push(`Each optimizer runs over a small learning-rate grid (every value is listed under its case). ` +
     `L2 ${results.l2 ?? L2} on weights for all; SNGD otherwise with its defaults (bias-corrected EMA, ε_rel 1e-2, statistics every 10 steps, tracked refreshes every 20 steps, 40-step damping warm-up; README, "Choosing the defaults")${overrides.length ? ` (${overrides.join('; ')})` : ''}. ` +
     `Seeds ${seedsOf(results).join(', ')} (the seed sets the initial weights and the batch order, the same for every optimizer). ` +

@@ -7,10 +7,9 @@ import type { LossKind } from '../passes/training/losses.js';
 import { parseDataSpec } from '../runtime/data/index.js';
 import type { DeviceName } from '../runtime/device.js';
 import { evaluateModel } from '../runtime/evaluate.js';
-import type { EmaInit } from '../runtime/fisher.js';
 import { OPTIMIZERS, type OptimizerName } from '../runtime/optimizers.js';
 import type { ScheduleKind } from '../runtime/schedule.js';
-import { DEFAULT_SNGD, REFERENCE_SNGD, train, type SngdSettings } from '../runtime/trainer.js';
+import { DEFAULT_SNGD, train } from '../runtime/trainer.js';
 import { DEFAULT_TRACK_GATE } from '../runtime/roots.js';
 import { fold } from '../passes/fold.js';
 import { cleanup } from '../passes/cleanup.js';
@@ -23,6 +22,7 @@ import { buildCnnBn } from '../models/cnn-bn.js';
 import { buildLstmLm } from '../models/lstm-lm.js';
 import { buildMlp } from '../models/mlp.js';
 import { parseFloatOption, parseIntOption, parseMaxFisherDim, runCli } from './cli-common.js';
+import { DEFAULTS_NAMES, sngdSettings } from './sngd-settings.js';
 import { DEFAULT_MAX_UNIT_DIM } from '../passes/reconstruct/units.js';
 
 const DEFAULT_LR: Record<OptimizerName, number> = { sngd: 0.1, sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
@@ -131,6 +131,7 @@ program
   .option('--refresh-gate <g>', "'track': keep a layer's roots while every eigenvalue of P·F_λ·Pᵀ is within 1 ± g", parseFloatOption('--refresh-gate', 0), DEFAULT_TRACK_GATE)
   .option('--damping-warmup <steps>', 'start ε_rel ×100 and decay it geometrically to --eps-rel over these steps', parseIntOption('--damping-warmup', 0), DEFAULT_SNGD.dampingWarmup ?? 0)
   .option('--reference', "SNGD.md §6's reference settings for every SNGD option not given: EMA from I, ε_rel 1e-4, T 100, statistics every step, cold refreshes, no damping warm-up")
+  .addOption(new Option('--defaults <which>', "SNGD defaults for the options not given: 'dense' (bias-corrected EMA, ε_rel 1e-2, T 20, tracked, a statistic every 10 steps), 'conv' (the reference settings with a statistic every 10 steps), or 'auto': conv for a model with convolutions, else dense (--reference overrides)").choices(DEFAULTS_NAMES).default('auto'))
   .option('--async-refresh', 'compute dense roots on a worker thread while training goes on; install them --async-lag steps later')
   .option('--async-lag <n>', 'steps between an asynchronous refresh and its installation', parseIntOption('--async-lag', 1), 20)
   .option('--stat-every <k>', 'fold a Fisher statistic into the EMA every k steps', parseIntOption('--stat-every', 1), DEFAULT_SNGD.statEvery)
@@ -169,7 +170,7 @@ program
         l2: o.l2 as number,
         weightDecay: o.weightDecay as number | undefined,
         schedule: { kind: o.schedule as ScheduleKind, warmupSteps: o.warmupSteps as number, gamma: o.stepGamma as number, stepEpochs: o.stepEpochs as number },
-        sngd: sngdSettings(o, (key) => this.getOptionValueSource(key) === 'default'),
+        ...sngdSettings(o, (key) => this.getOptionValueSource(key) === 'default'),
         maxFisherDim: o.maxFisherDim as number | 'auto',
         nystromRank: o.nystromRank as number,
         landmarks: o.landmarks as 'uniform' | 'diagonal',
@@ -210,35 +211,5 @@ program
       console.log(`${r.dataset}: ${r.count} samples, loss ${r.loss.toFixed(4)}${r.accuracy !== undefined ? `, accuracy ${(100 * r.accuracy).toFixed(2)}%` : ''}`);
     });
   });
-
-/**
- * SNGD settings from `sngd train`'s options; with --reference, every SNGD option left at its
- * default takes SNGD.md §6's value instead.
- */
-function sngdSettings(o: Record<string, unknown>, isDefault: (key: string) => boolean): SngdSettings {
-  const settings: SngdSettings = {
-    emaDecay: o.emaDecay as number,
-    epsRel: o.epsRel as number,
-    epsAbs: o.epsAbs as number,
-    refreshEvery: o.refreshEvery as number,
-    emaInit: o.emaInit as EmaInit,
-    rootMethod: o.root as 'ns' | 'db',
-    refreshStart: o.refreshStart as 'cold' | 'warm' | 'track',
-    refreshGate: o.refreshGate as number,
-    statEvery: o.statEvery as number,
-    asyncRefresh: Boolean(o.asyncRefresh),
-    dampingWarmup: o.dampingWarmup as number,
-    asyncLag: o.asyncLag as number,
-    nystromTail: o.nystromTail as 'damping' | 'mean',
-  };
-  if (!o.reference) return settings;
-  const reference: Partial<Record<string, [keyof SngdSettings, unknown]>> = {
-    emaDecay: ['emaDecay', REFERENCE_SNGD.emaDecay], epsRel: ['epsRel', REFERENCE_SNGD.epsRel], epsAbs: ['epsAbs', REFERENCE_SNGD.epsAbs],
-    refreshEvery: ['refreshEvery', REFERENCE_SNGD.refreshEvery], emaInit: ['emaInit', REFERENCE_SNGD.emaInit], root: ['rootMethod', REFERENCE_SNGD.rootMethod],
-    refreshStart: ['refreshStart', REFERENCE_SNGD.refreshStart], statEvery: ['statEvery', REFERENCE_SNGD.statEvery], dampingWarmup: ['dampingWarmup', REFERENCE_SNGD.dampingWarmup ?? 0],
-  };
-  for (const [option, entry] of Object.entries(reference)) if (entry && isDefault(option)) (settings as unknown as Record<string, unknown>)[entry[0]] = entry[1];
-  return settings;
-}
 
 await program.parseAsync();

@@ -27,7 +27,7 @@ import { ProgressBar } from './progress.js';
 import { TrainingRun, type SngdSettings } from './run.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 
-export { DEFAULT_SNGD, REFERENCE_SNGD, type SngdSettings } from './run.js';
+export { CONV_SNGD, DEFAULT_SNGD, REFERENCE_SNGD, type SngdSettings } from './run.js';
 
 export interface TrainOptions {
   model: string;
@@ -46,6 +46,11 @@ export interface TrainOptions {
   weightDecay?: number;
   schedule: ScheduleConfig;
   sngd: SngdSettings;
+  /**
+   * SNGD settings to use instead of `sngd` when the model has convolution layers (`sngd train
+   * --defaults auto`: CONV_SNGD for every option not given); undefined: `sngd` for every model.
+   */
+  sngdForConv?: SngdSettings;
   loss: LossKind;
   output?: string;
   side: 'auto' | 'weight' | 'activation';
@@ -87,6 +92,8 @@ export interface TrainResult {
   epochs: MetricRecord[];
   modelFile: string;
   steps: number;
+  /** The SNGD settings the run used (`sngd`, or `sngdForConv` for a model with convolutions). */
+  sngd: SngdSettings;
   seconds: number;
   /** `seconds` less the time spent evaluating: the training loop with its refreshes. */
   trainSeconds: number;
@@ -115,10 +122,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const sampleShape = inputShapeFor(split.train, input.shape, input.name);
   const dims = boundDims(input.shape, sampleShape);
   const latest = opts.resume ? findLatestCheckpoint(opts.out) : undefined;
+  const sngd = opts.sngdForConv && opts.optimizer === 'sngd' && hasConvolutions(model) ? opts.sngdForConv : opts.sngd;
+  if (sngd !== opts.sngd) {
+    log(`the model has convolutions: SNGD runs with the convolution defaults for every option not given (EMA from ${sngd.emaInit === 'identity' ? 'I' : '0, bias-corrected'}, ε_rel ${sngd.epsRel}, T ${sngd.refreshEvery}, ${sngd.refreshStart} refreshes, a statistic every ${sngd.statEvery} steps); --defaults dense for the others`);
+  }
   const run = await TrainingRun.create(model, {
-    optimizer: opts.optimizer, momentum: opts.momentum, weightDecay: opts.weightDecay, sngd: opts.sngd, loss: opts.loss, output: opts.output,
+    optimizer: opts.optimizer, momentum: opts.momentum, weightDecay: opts.weightDecay, sngd, loss: opts.loss, output: opts.output,
     side: opts.side, batchSize: opts.batchSize, sessionOptions: device.sessionOptions, source: opts.model, log, dims,
-    ...fisherForms(opts, model, dims, latest?.checkpoint, log), nystromRank: opts.nystromRank, landmarks: opts.landmarks, fisherBlocks: opts.fisherBlocks, maxUnitDim: opts.maxUnitDim,
+    ...fisherForms({ ...opts, sngd }, model, dims, latest?.checkpoint, log), nystromRank: opts.nystromRank, landmarks: opts.landmarks, fisherBlocks: opts.fisherBlocks, maxUnitDim: opts.maxUnitDim,
   });
   const dataInput = run.dataInput();
 
@@ -184,10 +195,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           // The epoch's end evaluates anyway; this one is inside the epoch.
           const { validation, test, spent } = await evaluateNow();
           epochEvalSeconds += spent;
+          const now = seconds();
           const record: MetricRecord = {
             kind: 'eval', step: run.stepCount, epoch: pos.epoch + 1, epochsDone: run.stepCount / stepsPerEpoch,
             validationLoss: validation?.loss, validationAccuracy: validation?.accuracy, testLoss: test?.loss, testAccuracy: test?.accuracy,
-            seconds: seconds(), trainSeconds: seconds() - pos.evalSeconds!, refreshSeconds: pos.refreshSeconds,
+            seconds: now, trainSeconds: now - pos.evalSeconds!, refreshSeconds: pos.refreshSeconds,
             peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
           };
           metrics.append(record);
@@ -239,7 +251,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const modelFile = path.join(opts.out, 'model.onnx');
     saveModel(modelFile, run.exportModel());
     writeMetricsPlot(path.join(opts.out, 'metrics.svg'), readMetrics(path.join(opts.out, 'metrics.jsonl')), { title: `${path.basename(opts.model)} · ${opts.optimizer} lr ${opts.lr} · batch ${opts.batchSize}` });
-    return { epochs: epochRecords, modelFile, steps: run.stepCount, seconds: seconds(), trainSeconds: seconds() - pos.evalSeconds!, refreshSeconds: pos.refreshSeconds };
+    const total = seconds();
+    return { epochs: epochRecords, modelFile, steps: run.stepCount, sngd, seconds: total, trainSeconds: total - pos.evalSeconds!, refreshSeconds: pos.refreshSeconds };
   } finally {
     metrics.close();
     await run.release();
@@ -269,6 +282,11 @@ function fisherForms(opts: TrainOptions, model: Model, dims: Record<string, numb
   });
   for (const l of choice.layers) if (l.kind === 'nystrom') log(`--max-fisher-dim auto: layer '${l.name}' (d̃ = ${l.fisherDim}) gets a Nyström Fisher layer of rank ${l.rank}: ${l.reason}`);
   return { fisherForms: formsOf(choice) };
+}
+
+/** Whether the model has a convolution (the choice between DEFAULT_SNGD and CONV_SNGD). */
+export function hasConvolutions(model: Model): boolean {
+  return model.graph.nodes.some((n) => (n.domain === '' || n.domain === 'ai.onnx') && (n.opType === 'Conv' || n.opType === 'ConvTranspose'));
 }
 
 /** The data's sizes for the input's symbolic dims after the batch axis (e.g. a sequence length). */

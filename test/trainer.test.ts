@@ -23,7 +23,8 @@ import { readNpy } from '../src/data/npy.js';
 import { readMetrics, type MetricRecord } from '../runtime/metrics.js';
 import { createSession, runModel } from '../runtime/ort.js';
 import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
-import { train, type TrainOptions } from '../runtime/trainer.js';
+import { CONV_SNGD, hasConvolutions, train, type TrainOptions } from '../runtime/trainer.js';
+import { buildCnn } from '../models/cnn.js';
 import { maxRelError } from './helpers/compare.js';
 import { writeTeacherDataset } from './helpers/teacher-data.js';
 import { expectExactResume } from './helpers/resume.js';
@@ -260,6 +261,19 @@ describe('SNGD runtime', () => {
     const stopped = await train(options('evals-stop', { evalEvery: 10, onEval: (r) => (r.step === 30 ? 'stop' : undefined) }));
     expect([stopped.steps, stopped.epochs.length, fs.existsSync(stopped.modelFile)]).toEqual([30, 1, true]);
     await expectExactResume(options, 'evals-resume', 37, 10, { evalEvery: 6 });
+  });
+
+  it('sngdForConv (--defaults auto): a model with convolutions trains with it, an MLP with sngd', async () => {
+    const imageFiles = writeDataset(60, 784, 4, 'images');
+    const cnnFile = path.join(dir, 'cnn.onnx');
+    saveModel(cnnFile, buildCnn({ channels: [2, 4], seed: 1 }));
+    expect(hasConvolutions(loadModel(cnnFile))).toBe(true);
+    expect(hasConvolutions(loadModel(modelFile))).toBe(false);
+    const forConv = { ...CONV_SNGD, refreshEvery: 3 };
+    const cnn = await train(options('conv-defaults', { model: cnnFile, data: { kind: 'npy', x: imageFiles.x, y: imageFiles.y }, validation: 10, epochs: 1, maxSteps: 2, sngdForConv: forConv }));
+    expect(cnn.sngd).toEqual(forConv);
+    const mlp = await train(options('dense-defaults', { epochs: 1, maxSteps: 2, sngdForConv: forConv }));
+    expect(mlp.sngd).toEqual(options('x').sngd);
   });
 
   it("stops after the epoch whose onEpoch says 'stop', and still writes the model", async () => {
