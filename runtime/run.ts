@@ -323,7 +323,10 @@ export class TrainingRun {
     return epsRel * dampingWarmupFactor ** (1 - this.stepCount / dampingWarmup);
   }
 
-  /** New roots for every layer from the damped EMAs; a layer whose root fails keeps its roots. */
+  /**
+   * New roots for every layer from the damped EMAs; a layer whose root fails keeps its roots. A
+   * synchronous refresh's kept layers report their P as a view of the live tensor: copy it to keep it.
+   */
   async refresh(): Promise<LayerRoots[]> {
     if (!this.fisher || this.layers.length === 0) return [];
     if (this.pending) await this.finishRefresh(await this.pending.roots); // a lag ≥ T: install the previous one first
