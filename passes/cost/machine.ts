@@ -94,13 +94,15 @@ export interface MachineProfile {
 
 /**
  * Uncalibrated: round figures between this project's 2-core AVX-512 machine (calibrated quiet:
- * gemm ~450 GFLOP/s) and a common AVX2 laptop, so an uncalibrated report is right within ~2×.
+ * gemm ~450 GFLOP/s) and a common AVX2 laptop, so an uncalibrated report is right within ~2×. The
+ * span, MlasTranspose-call, fetch and host step/param/layer figures are this machine's, calibrated
+ * quiet on 2026-11-28 (AMD EPYC × 2, onnxruntime-node 1.30).
  */
 export const DEFAULT_PROFILE: MachineProfile = {
   calibrated: false,
   run: 4e-6,
   input: 1.4e-6,
-  output: 1.5e-6,
+  output: 1.6e-6,
   outputByte: 0.1e-9,
   node: 0.55e-6,
   gemmFlops: 200e9,
@@ -117,9 +119,9 @@ export const DEFAULT_PROFILE: MachineProfile = {
   im2col: 0.15e-9,
   im2colRow: 3e-9,
   gemmCall: 0.2e-6,
-  span: { broadcast: 6e-9, slice: 2.6e-9, pad: 7.5e-9, concat: 5e-9, strided: 8e-9 },
-  transposeCall: 0.4e-6,
-  host: { ema: 2e-9, finite: 1.2e-9, sgd: 1.6e-9, momentum: 2.4e-9, adam: 4.5e-9, copyByte: 0.07e-9, f64Mac: 1.9e-9, step: 4e-6, param: 1e-6, layer: 0.5e-6 },
+  span: { broadcast: 6.2e-9, slice: 2.1e-9, pad: 6.3e-9, concat: 1.8e-9, strided: 6.8e-9 },
+  transposeCall: 0.45e-6,
+  host: { ema: 2e-9, finite: 1.2e-9, sgd: 1.6e-9, momentum: 2.4e-9, adam: 4.5e-9, copyByte: 0.07e-9, f64Mac: 1.9e-9, step: 5e-6, param: 0.7e-6, layer: 1.9e-6 },
 };
 
 /** Seconds of one kernel doing this work. */
