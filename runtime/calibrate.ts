@@ -2,7 +2,9 @@
  * Measures the cost model's machine profile (passes/cost/machine.ts) with microbenchmarks, and
  * caches it per machine (CPU model, core count, Node and onnxruntime versions):
  *
- *   run, input, output   a one-kernel graph; 33 inputs against 1; 9 outputs against 1
+ *   run, input, output   a one-kernel graph; Sums of N = 1, 8, 32, 128 fed tensors (per feed: the
+ *                        slope); N Adds each fetched against N Adds chained into one output (per
+ *                        fetch: the slope of the difference)
  *   node                 a chain of 65 tiny glue kernels (Add, broadcast Mul, Softmax, Where, Transpose,
  *                        ReduceSum, Concat, Slice, Relu) against 1
  *   memory, outputByte   a chain of Adds over 1M floats; outputs of 256 KiB…4 MiB returned against not
@@ -17,9 +19,15 @@
  *                        rows of 32 and of 2 elements
  *   nchwc                Convs 8 → 16 channels, 3×3, stride 1 and 2, which onnxruntime runs in its
  *                        NCHWc layout
+ *   span                 chains (graph optimizations off, so none folds or cancels) of a Mul of
+ *                        [1600, 4] by [4] (broadcast spans), of Pad a column on, Slice one off and
+ *                        Concat a tensor with itself on 6400 narrow rows, of Transpose [0, 2, 1, 3]
+ *                        moving 1600 spans of 8 floats
+ *   transposeCall        a chain of Transpose [0, 2, 1] on [100, 8, 16]: 100 MlasTranspose calls each
  *   host                 the trainer's own loops: FisherEma.update, the Optimizer updates, a finite
- *                        check, typed-array copies, a float64 matmul, and the fixed cost of a
- *                        TrainingRun.step on a 4-2 model (its step minus its graph run)
+ *                        check, typed-array copies, a float64 matmul, and TrainingRun.step minus its
+ *                        graph run on 4-wide MLPs of 1 and 16 layers, SGD (fixed and per-parameter
+ *                        costs) and SNGD with statistics every step (per Fisher layer)
  *
  * Every timing is the median of repeated runs after a warm-up, and every figure the median of
  * five repeats of the whole set (a shared machine's bursts of load spoil single timings); the
@@ -43,9 +51,17 @@ import { float32Tensor, int64Tensor, type Tensor } from '../src/onnx/tensor.js';
 import { FisherEma } from './fisher.js';
 import { Optimizer, defaultOptimizerConfig, type OptimizerName } from './optimizers.js';
 import { createSession, type SessionOptions } from './ort.js';
-import { DEFAULT_SNGD, TrainingRun } from './run.js';
+import { REFERENCE_SNGD, TrainingRun } from './run.js';
+
+/**
+ * The cache's format: a cache of another version is measured again (its profile lacks rates or
+ * measured them differently). 2: per-feed and per-fetch fits, layout-kernel runs, MlasTranspose
+ * calls, the host's per-parameter and per-layer costs.
+ */
+export const CALIBRATION_VERSION = 2;
 
 export interface CalibrationCache {
+  version: number;
   /** The machine the profile was measured on (machineKey()). */
   key: string;
   profile: MachineProfile;
@@ -72,8 +88,8 @@ export function readCalibration(file = defaultCalibrationFile()): MachineProfile
   if (!fs.existsSync(file)) return undefined;
   try {
     const cache = JSON.parse(fs.readFileSync(file, 'utf8')) as CalibrationCache;
-    if (cache.key !== machineKey() || !cache.profile?.calibrated) return undefined;
-    return { ...DEFAULT_PROFILE, ...cache.profile, host: { ...DEFAULT_PROFILE.host, ...cache.profile.host } };
+    if (cache.version !== CALIBRATION_VERSION || cache.key !== machineKey() || !cache.profile?.calibrated) return undefined;
+    return { ...DEFAULT_PROFILE, ...cache.profile, span: { ...DEFAULT_PROFILE.span, ...cache.profile.span }, host: { ...DEFAULT_PROFILE.host, ...cache.profile.host } };
   } catch {
     return undefined;
   }
@@ -81,7 +97,7 @@ export function readCalibration(file = defaultCalibrationFile()): MachineProfile
 
 export function writeCalibration(profile: MachineProfile, file = defaultCalibrationFile()): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  writeFileAtomic(file, JSON.stringify({ key: machineKey(), profile } satisfies CalibrationCache, null, 2) + '\n');
+  writeFileAtomic(file, JSON.stringify({ version: CALIBRATION_VERSION, key: machineKey(), profile } satisfies CalibrationCache, null, 2) + '\n');
 }
 
 export interface ProfileRequest {
@@ -198,11 +214,11 @@ export async function calibrate(options: SessionOptions, repeats = 5): Promise<M
     const first = pick(runs[0]!) as Record<string, unknown>;
     return Object.fromEntries(Object.entries(first).map(([k, v]) => [k, typeof v === 'number' ? median(runs.map((r) => (pick(r) as Record<string, number>)[k]!)) : v])) as T;
   };
-  return { ...mid((p) => p), host: mid((p) => p.host) };
+  return { ...mid((p) => p), span: mid((p) => p.span), host: mid((p) => p.host) };
 }
 
 async function measureProfile(options: SessionOptions): Promise<MachineProfile> {
-  const p: MachineProfile = { ...DEFAULT_PROFILE, host: { ...DEFAULT_PROFILE.host }, calibrated: true, date: new Date().toISOString(), machine: machineKey(), threads: os.availableParallelism() };
+  const p: MachineProfile = { ...DEFAULT_PROFILE, span: { ...DEFAULT_PROFILE.span }, host: { ...DEFAULT_PROFILE.host }, calibrated: true, date: new Date().toISOString(), machine: machineKey(), threads: os.availableParallelism() };
   // Fixed costs of a run, and of a kernel.
   // Fixed costs of a run: one Relu returned (run + input + output + a simple kernel); a Sum of 33
   // inputs against 1 (inputs); 9 Relus returned (outputs, with a chain of simple kernels for theirs).
@@ -216,17 +232,27 @@ async function measureProfile(options: SessionOptions): Promise<MachineProfile> 
     b.output(h, 'float32', [8]);
   }, 60);
   const simpleNode = Math.max(0, (simple - one) / 64);
-  const inputs = await graphTime(options, (b) => {
-    const xs = Array.from({ length: 33 }, (_, i) => b.input(`x${i}`, 'float32', [8]));
-    b.output(b.op('Sum', xs), 'float32', [8]);
-  }, 60);
-  const sum1 = await graphTime(options, (b) => b.output(b.op('Sum', [b.input('x0', 'float32', [8])]), 'float32', [8]), 60);
-  p.input = Math.max(0, (inputs - sum1) / 32);
-  const outputs = await graphTime(options, (b) => {
+  // Per feed: Sums of N fed tensors (the Sum's own reads are a few ns per input).
+  const counts = [1, 8, 32, 128];
+  const feeds: number[] = [];
+  for (const n of counts) feeds.push(await graphTime(options, (b) => b.output(b.op('Sum', Array.from({ length: n }, (_, i) => b.input(`x${i}`, 'float32', [8]))), 'float32', [8]), 60));
+  p.input = Math.max(0, relativeLineFit(counts, feeds).slope);
+  // Per fetch: N Adds of the input and a distinct constant, each returned, against the same N
+  // Adds chained into one output (distinct constants: onnxruntime merges identical nodes).
+  const adds = (n: number, fetchEach: boolean) => (b: GraphBuilder) => {
     const x = b.input('x', 'float32', [8]);
-    for (let i = 0; i < 9; i++) b.output(relu(b, x), 'float32', [8]);
-  }, 60);
-  p.output = Math.max(0, (outputs - one) / 8 - simpleNode);
+    let h = x;
+    for (let k = 0; k < n; k++) {
+      const y = b.op('Add', [fetchEach ? x : h, b.init(`c${k}`, float32Tensor([8], new Float32Array(8).fill(k + 1)))]);
+      if (fetchEach) b.output(y, 'float32', [8]);
+      h = y;
+    }
+    if (!fetchEach) b.output(h, 'float32', [8]);
+  };
+  const fetches: number[] = [];
+  for (const n of counts) fetches.push((await graphTime(options, adds(n, true), 60)) - (await graphTime(options, adds(n, false), 60)));
+  // The difference is 0 at N = 1 (both graphs the same): the slope through the differences.
+  p.output = Math.max(0, lineSlope(counts, fetches));
   p.run = Math.max(0, one - simpleNode - p.input - p.output);
   // A kernel of a training graph's glue: the mixed chain (its two extra inputs taken out).
   p.node = Math.max(0, (await perKernel(options, 'tiny', 8, 64, 60)) - (2 * p.input) / 64);
@@ -304,8 +330,52 @@ async function measureProfile(options: SessionOptions): Promise<MachineProfile> 
   const flops = 2 * 8 * cout * 72;
   p.nchwcFlops = (flops * (1024 + 256)) / Math.max(1e-9, one1 + two - 2 * (p.node + p.poolWake) - 8 * cout * (1024 + 256) * p.gemmOut);
 
+  // Span loops: chains of 16 against 1, graph optimizations off (onnxruntime would fold or
+  // cancel the chains), over thousands of narrow spans (their bytes a small part); per span, less
+  // the kernel and its bytes.
+  const raw = { ...options, graphOptimizationLevel: 'disabled' as const };
+  const layout = async (shape: number[], step: (b: GraphBuilder, h: string) => string) => {
+    const build = (k: number) => (b: GraphBuilder) => {
+      let h = b.input('x', 'float32', shape);
+      for (let i = 0; i < k; i++) h = step(b, h);
+      b.output(h, 'float32');
+    };
+    return ((await graphTime(raw, build(17), 40)) - (await graphTime(raw, build(1), 40))) / 16;
+  };
+  const axes = (b: GraphBuilder, name: string, v: number[]) => (b.graph.initializers.has(name) ? name : b.init(name, int64Tensor([v.length], v)));
+  const bytes = (floats: number) => (4 * floats) / p.memoryBytes;
+  // A Mul of [1600, 4] by [4]: 1600 broadcast spans of 4 (51 KB: below the pool's threshold).
+  const w4 = (b: GraphBuilder) => (b.graph.inputs.some((v) => v.name === 'w4') ? 'w4' : b.input('w4', 'float32', [4]));
+  p.span.broadcast = Math.max(0, ((await layout([1600, 4], (b, h) => b.op('Mul', [h, w4(b)]))) - p.node - bytes(1600 * 8 + 4)) / 1600);
+  // Pad a column on (width 4 → 20 along the chain) and Slice one off (21 → 5): 6400 spans
+  // each, about 25 floats a row read and written.
+  const rows = 6400;
+  p.span.pad = Math.max(0, ((await layout([rows, 4], (b, h) => b.op('Pad', [h, axes(b, 'pads', [0, 0, 0, 1])]))) - p.node - bytes(rows * 25)) / rows);
+  p.span.slice = Math.max(0, ((await layout([rows, 21], (b, h) => b.op('Slice', [h, axes(b, 'zero', [0]), axes(b, 'minus1', [-1]), axes(b, 'last', [-1])]))) - p.node - bytes(rows * 25)) / rows);
+  // Concat(h, h) of [6400, 4] along the last axis (2 spans a row), sliced back to 4 columns.
+  const concat = await layout([rows, 4], (b, h) => b.op('Slice', [b.op('Concat', [h, h], { axis: -1 }), axes(b, 'zero', [0]), axes(b, 'four', [4]), axes(b, 'last', [-1])]));
+  p.span.concat = Math.max(0, (concat - 2 * p.node - bytes(rows * 28) - rows * p.span.slice) / (2 * rows));
+  // Transpose [0, 2, 1, 3] of [100, 8, 2, 8]: one axis moved in runs of 8 floats (a strided copy).
+  const strided = await layout([100, 8, 2, 8], (b, h) => b.op('Transpose', [h], { perm: [0, 2, 1, 3] }));
+  p.span.strided = Math.max(0, (strided - p.node - bytes(2 * 1600 * 8)) / 1600);
+  // Transpose [0, 2, 1] of [100, 8, 16]: one axis of single floats moved, 100 MlasTranspose calls.
+  const calls = await layout([100, 8, 16], (b, h) => b.op('Transpose', [h], { perm: [0, 2, 1] }));
+  p.transposeCall = Math.max(0, (calls - p.node - bytes(2 * 100 * 128)) / 100);
+
   p.host = await hostRates(options);
   return p;
+}
+
+/** The least-squares slope through the origin's offset: Σ(x − x̄)(y − ȳ) / Σ(x − x̄)². */
+function lineSlope(x: number[], y: number[]): number {
+  const mx = x.reduce((a, v) => a + v, 0) / x.length;
+  const my = y.reduce((a, v) => a + v, 0) / y.length;
+  let sxy = 0, sxx = 0;
+  x.forEach((xi, i) => {
+    sxy += (xi - mx) * (y[i]! - my);
+    sxx += (xi - mx) ** 2;
+  });
+  return sxy / sxx;
 }
 
 /** MLAS's NCHWc block: 16 channels with AVX-512, 8 with AVX2, else none (x86 Linux; elsewhere the default). */
@@ -362,7 +432,7 @@ async function hostRates(options: SessionOptions): Promise<MachineProfile['host'
     adam: await update('adam'),
     copyByte: (await timeIt(() => f64.slice(), 20, 3)) / (8 * n),
     f64Mac: (await timeIt(() => matmul(a, a), 10, 2)) / 96 ** 3,
-    step: await stepOverhead(options),
+    ...(await stepCosts(options)),
   };
 }
 
@@ -372,26 +442,50 @@ function allFinite(a: Float32Array): boolean {
   return true;
 }
 
-/** A TrainingRun.step of a 4-2 softmax model minus a bare run of its training graph: the step's fixed host cost. */
-async function stepOverhead(options: SessionOptions): Promise<number> {
-  const model = buildMlp({ layers: [4, 2] });
+/**
+ * TrainingRun.step minus a bare run of its training graph, on 4-wide softmax MLPs of 1 and 16
+ * layers (elements too few to count): SGD gives the fixed cost and the cost per parameter tensor
+ * (2 and 32 tensors), SNGD with statistics every step (1 and 16 merged weights) the cost per
+ * Fisher layer beyond its parameter.
+ */
+async function stepCosts(options: SessionOptions): Promise<Pick<MachineProfile['host'], 'step' | 'param' | 'layer'>> {
+  const sgd1 = await stepOverhead(options, 1, false);
+  const sgd16 = await stepOverhead(options, 16, false);
+  const sngd1 = await stepOverhead(options, 1, true);
+  const sngd16 = await stepOverhead(options, 16, true);
+  const param = Math.max(0, (sgd16.seconds - sgd1.seconds) / (sgd16.params - sgd1.params));
+  const layer = Math.max(0, (sngd16.seconds - sngd1.seconds) / 15 - ((sngd16.params - sngd1.params) / 15) * param);
+  return { step: Math.max(0, sgd1.seconds - sgd1.params * param), param, layer };
+}
+
+/** A TrainingRun.step of a softmax MLP 4-…-4-2 (`layers` weighted layers) minus a bare run of its training graph. */
+async function stepOverhead(options: SessionOptions, layers: number, fisher: boolean): Promise<{ seconds: number; params: number }> {
+  const model = buildMlp({ layers: [4, ...Array<number>(layers - 1).fill(4), 2] });
   const x = float32Tensor([2, 4], [1, 2, 3, 4, 5, 6, 7, 8]);
   const labels: Tensor = { dtype: 'int64', dims: [2], data: BigInt64Array.of(0n, 1n) };
-  const compiled = compileModel(model, { loss: 'ce', l2: true, fisher: false, batchSize: 2 });
+  const compiled = compileModel(model, { loss: 'ce', l2: true, fisher, batchSize: 2 });
   const feeds: Record<string, Tensor> = { [L2_INPUT]: float32Tensor([], [0]) };
   for (const i of compiled.manifest.train!.inputs) {
     if (i.role === 'data') feeds[i.name] = x;
     else if (i.role === 'label') feeds[i.name] = labels;
     else if (i.init) feeds[i.name] = compiled.model.graph.initializers.get(i.init)!.tensor;
   }
+  const params = compiled.manifest.train!.inputs.filter((i) => i.role === 'param').length;
   const session = await createSession(compiled.train!, options, 'calibration training graph');
-  const bare = await timeIt(() => session.run(feeds), 60, 10);
-  await session.release();
-  const run = await TrainingRun.create(model, { optimizer: 'sgd', sngd: DEFAULT_SNGD, loss: 'ce', side: 'auto', batchSize: 2, sessionOptions: options, source: 'calibration' });
+  // SNGD with statistics every step (the reference settings): every step folds its EMAs.
+  const run = await TrainingRun.create(model, { optimizer: fisher ? 'sngd' : 'sgd', sngd: REFERENCE_SNGD, loss: 'ce', side: 'auto', batchSize: 2, sessionOptions: options, source: 'calibration' });
   try {
-    const step = await timeIt(() => run.step({ [run.dataInput()]: x, labels }, 0, 0), 60, 10);
-    return Math.max(0, step - bare);
+    // Bare runs and steps in alternating rounds (a burst of load then spoils a round of each, not
+    // all of one); a learning rate of 0 keeps the parameters put, so no step trips the divergence guard.
+    const diffs: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const bare = await timeIt(() => session.run(feeds), 20, round ? 2 : 10);
+      const step = await timeIt(() => run.step({ [run.dataInput()]: x, labels }, 0, 0), 20, round ? 2 : 10);
+      diffs.push(step - bare);
+    }
+    return { seconds: Math.max(0, median(diffs)), params };
   } finally {
+    await session.release();
     await run.release();
   }
 }

@@ -18,9 +18,9 @@ import { graphWork, layerIndex } from '../passes/cost/graph.js';
 import { DEFAULT_PROFILE, predictTraining, type MachineProfile } from '../passes/cost/index.js';
 import { graphSeconds, workSeconds } from '../passes/cost/machine.js';
 import { nsSteps, refreshSeconds } from '../passes/cost/refresh.js';
-import { nodeWork, type NodeShapes } from '../passes/cost/work.js';
+import { nodeWork, singleAxisMove, type NodeShapes } from '../passes/cost/work.js';
 import { readLayerRecords } from '../passes/reconstruct/record.js';
-import { machineKey, machineProfile, readCalibration, relativeLineFit, writeCalibration } from '../runtime/calibrate.js';
+import { CALIBRATION_VERSION, machineKey, machineProfile, readCalibration, relativeLineFit, writeCalibration } from '../runtime/calibrate.js';
 import { resolveDevice } from '../runtime/device.js';
 import { createSession } from '../runtime/ort.js';
 import type { Node } from '../src/ir/graph.js';
@@ -76,8 +76,49 @@ describe('per-op work', () => {
   });
 
   it('charges other ops the bytes they move, and views nothing', () => {
-    expect(nodeWork(node('Add'), shapes([[10, 20], [20]], [[10, 20]]))).toEqual({ kind: 'memory', flops: 200, bytes: 4 * (200 + 20 + 200) });
+    expect(nodeWork(node('Add'), shapes([[10, 20], [10, 20]], [[10, 20]]))).toEqual({ kind: 'memory', flops: 200, bytes: 4 * (200 + 200 + 200) });
+    expect(nodeWork(node('Relu'), shapes([[10, 20]], [[10, 20]]))).toEqual({ kind: 'memory', flops: 200, bytes: 4 * (200 + 200) });
     expect(nodeWork(node('Reshape'), shapes([[10, 20], [2]], [[20, 10]]))).toMatchObject({ kind: 'view', bytes: 0 });
+  });
+
+  it("counts a broadcasting elementwise op's spans: runs of the output along which every input is contiguous or repeated", () => {
+    const spans = (inputs: number[][], out: number[], op = 'Mul') => nodeWork({ ...node(op), inputs: inputs.map((_, i) => `x${i}`) }, shapes(inputs, [out])).spans ?? 1;
+    expect(spans([[10, 20], [20]], [10, 20])).toBe(10);
+    expect(spans([[10, 20], [10, 1]], [10, 20])).toBe(10);
+    expect(spans([[50, 8, 28, 28], [1, 8, 1, 1]], [50, 8, 28, 28])).toBe(400);
+    // Same shapes, or a scalar: one span (no extra cost).
+    expect(spans([[10, 20], [10, 20]], [10, 20])).toBe(1);
+    expect(spans([[10, 20], [1]], [10, 20])).toBe(1);
+    // A trailing axis of 1 is walked element by element, even against a scalar (measured: [6400, 1] × [1] costs 6400 spans).
+    expect(spans([[6400, 1], [1]], [6400, 1])).toBe(6400);
+    // Where's three inputs; a variadic Sum passes once per extra input.
+    expect(spans([[10, 1], [10, 20], [20]], [10, 20], 'Where')).toBe(10);
+    expect(spans([[10, 20], [20], [20]], [10, 20], 'Sum')).toBe(20);
+  });
+
+  it('counts the spans of layout kernels and the MlasTranspose calls of a Transpose moving one axis', () => {
+    const withConsts = (inputs: number[][], outputs: number[][], constants: (number[] | undefined)[]): NodeShapes => ({ ...shapes(inputs, outputs), constants });
+    const slice = { ...node('Slice'), inputs: ['x', 's', 'e', 'a', 'st'] };
+    // Cutting the last axis: one span per row; cutting an outer axis: spans of the whole inner block.
+    expect(nodeWork(slice, withConsts([[50, 3, 9, 11], [1], [1], [1], [1]], [[50, 3, 8, 11]], [undefined, [1], [9], [2], [1]]))).toMatchObject({ kind: 'copy', loop: 'slice', spans: 150 });
+    expect(nodeWork(slice, withConsts([[50, 3, 9, 11], [1], [1], [1], [1]], [[50, 3, 9, 10]], [undefined, [1], [11], [3], [1]]))).toMatchObject({ spans: 50 * 3 * 9 });
+    // A negative step on the last axis copies element by element.
+    expect(nodeWork(slice, withConsts([[50, 3, 9, 8], [2], [2], [2], [2]], [[50, 3, 8, 8]], [undefined, [1, -1], [9, -9], [2, 3], [1, -1]]))).toMatchObject({ spans: 50 * 3 * 8, steps: 50 * 3 * 8 * 8 });
+    expect(nodeWork(node('Pad'), shapes([[50, 3, 8, 8], [8]], [[50, 3, 9, 11]]))).toMatchObject({ kind: 'copy', loop: 'pad', spans: 50 * 3 * 9 });
+    const concat = { ...node('Concat', [intAttr('axis', 1)]), inputs: ['a', 'b'] };
+    expect(nodeWork(concat, shapes([[400, 16], [400, 1]], [[400, 17]]))).toMatchObject({ kind: 'copy', loop: 'concat', spans: 800 });
+    const transpose = (perm: number[], x: number[], y: number[]) => nodeWork({ ...node('Transpose', [{ name: 'perm', type: 7, ints: perm }]), inputs: ['x'] }, shapes([x], [y]));
+    // One axis of single floats moved: one MlasTranspose call per index of the axes outside the move.
+    expect(transpose([0, 2, 3, 1], [50, 8, 2, 8], [50, 2, 8, 8])).toMatchObject({ kind: 'copy', transposeCalls: 50, spans: 0 });
+    expect(transpose([0, 1, 3, 2], [50, 2, 6, 10], [50, 2, 10, 6])).toMatchObject({ transposeCalls: 100 });
+    expect(transpose([1, 0], [400, 16], [16, 400])).toMatchObject({ transposeCalls: 1 });
+    // Blocks of 8 floats: a strided copy, one span per block; no single axis moved: element by element.
+    expect(transpose([0, 2, 1, 3], [50, 8, 2, 8], [50, 2, 8, 8])).toMatchObject({ loop: 'strided', spans: 800 });
+    expect(transpose([2, 1, 0], [50, 8, 16], [16, 8, 50])).toMatchObject({ spans: 0, steps: 6400 });
+    expect(singleAxisMove([0, 2, 3, 1])).toEqual([1, 3]);
+    expect(singleAxisMove([0, 3, 1, 2])).toEqual([3, 1]);
+    expect(singleAxisMove([2, 1, 0])).toBeUndefined();
+    expect(singleAxisMove([0, 1, 2])).toBeUndefined();
   });
 
   it('times a product below the threading threshold at the single-thread rate, above it with the pool overhead', () => {
@@ -182,12 +223,13 @@ describe('step predictions', () => {
     const cost = predictTraining(mlp(), { loss: 'ce', l2: true }, sngdSettings(16), p);
     const s = cost.sngd;
     expect(s.seconds).toBeCloseTo(s.graphPerStep + s.host + s.refresh.seconds / 100, 15);
-    // Host: fixed + per parameter (finite, SGD, snapshot share) + per statistic element (finite, EMA, snapshot share).
+    // Host: fixed + per parameter tensor and element (finite, SGD, snapshot share) + per Fisher
+    // layer and statistic element (finite, EMA, snapshot share).
     const params = 32 * 65 + 10 * 33;
     const stats = 65 ** 2 + 33 ** 2;
     const perParam = p.host.finite + p.host.sgd + (4 * p.host.copyByte) / 10;
     const perStat = p.host.finite + p.host.ema + (8 * p.host.copyByte) / 10;
-    expect(s.host).toBeCloseTo(p.host.step + params * perParam + stats * perStat + 16 * 10 * p.host.finite, 15);
+    expect(s.host).toBeCloseTo(p.host.step + 2 * p.host.param + params * perParam + 2 * p.host.layer + stats * perStat + 16 * 10 * p.host.finite, 15);
     expect(cost.plain.refreshPerStep).toBe(0);
     // Each layer's time is its kernels, host loops and refresh share; the rest is 'other'.
     expect(s.layers.reduce((a, l) => a + l.seconds, 0) + s.other).toBeCloseTo(s.seconds, 15);
@@ -207,6 +249,24 @@ describe('step predictions', () => {
     expect(wide.sngd.host).toBeGreaterThan(small.sngd.host);
     expect(at(8, [64, 32, 10], 10).sngd.seconds).toBeGreaterThan(small.sngd.seconds);
     for (const c of [small, large, wide]) expect(c.sngd.seconds).toBeGreaterThan(c.plain.seconds);
+  });
+
+  it('grows with the number of parameter tensors at fixed FLOPs: feeds, gradient fetches and the host per tensor', () => {
+    // y = x ⊙ a with a: one parameter of 64 elements, or 32 parameters of two concatenated (a
+    // parameter has more than one element: passes/training trainableTensors).
+    const scaled = (parts: number) => {
+      const b = new GraphBuilder('scaled');
+      const x = b.input('x', 'float32', ['N', 64]);
+      const a = parts === 1 ? b.init('a', float32Tensor([64], new Float32Array(64).fill(1))) : b.op('Concat', Array.from({ length: parts }, (_, i) => b.init(`a${i}`, float32Tensor([64 / parts], new Float32Array(64 / parts).fill(1)))), { axis: 0 });
+      b.output(b.op('Mul', [x, a], {}, { output: 'y' }), 'float32', ['N', 64]);
+      return predictTraining(b.build(), { loss: 'mse', l2: true }, { batch: 16, optimizer: 'sgd', refreshEvery: 100 }, DEFAULT_PROFILE).plain;
+    };
+    const [one, many] = [scaled(1), scaled(32)];
+    // The same parameter elements and products; 31 more tensors fed, fetched and updated.
+    expect(many.graph.flops).toBe(one.graph.flops);
+    expect(many.host - one.host).toBeCloseTo(31 * DEFAULT_PROFILE.host.param, 15);
+    expect(many.graph.io - one.graph.io).toBeCloseTo(31 * (DEFAULT_PROFILE.input + DEFAULT_PROFILE.output), 15);
+    expect(many.seconds).toBeGreaterThan(one.seconds + 31 * (DEFAULT_PROFILE.host.param + DEFAULT_PROFILE.input + DEFAULT_PROFILE.output));
   });
 
   it('statistics every k steps fold fewer EMAs and run the lean graph on the other steps', () => {
@@ -260,7 +320,26 @@ describe('calibration cache', () => {
     expect(await machineProfile({ calibrate: false, file })).toBe(DEFAULT_PROFILE);
     fs.writeFileSync(file, 'not json');
     expect(readCalibration(file)).toBeUndefined();
+    // A cache of an older format lacks the newer rates: measured again, not filled with defaults.
+    fs.writeFileSync(file, JSON.stringify({ ...other, version: CALIBRATION_VERSION - 1 }));
+    expect(readCalibration(file)).toBeUndefined();
+    const { version: _, ...unversioned } = other;
+    fs.writeFileSync(file, JSON.stringify(unversioned));
+    expect(readCalibration(file)).toBeUndefined();
   });
+
+  it('measures the per-feed, per-fetch, span, MlasTranspose-call and per-parameter rates, and caches them', async () => {
+    const fresh = path.join(dir, 'fresh', 'calibration.json');
+    const p = await machineProfile({ calibrate: true, file: fresh, sessionOptions: resolveDevice('cpu').sessionOptions });
+    expect(p.calibrated).toBe(true);
+    const rates = { input: p.input, output: p.output, transposeCall: p.transposeCall, ...p.span, param: p.host.param, layer: p.host.layer, step: p.host.step };
+    for (const [name, v] of Object.entries(rates)) expect(Number.isFinite(v) && v >= 0, name).toBe(true);
+    // Each of these is a difference of tens of µs or more in its microbenchmark (over 100 feeds or
+    // fetches, 100 MlasTranspose calls, 1600 spans of Pad or of a strided Transpose, 1600 broadcast
+    // spans, 30 parameter tensors): above the noise of a busy machine, so positive.
+    for (const name of ['input', 'output', 'transposeCall', 'broadcast', 'pad', 'strided', 'param', 'step'] as const) expect(rates[name], name).toBeGreaterThan(0);
+    expect(readCalibration(fresh)).toEqual(p);
+  }, 120_000);
 
   it('fits the MatMul line by relative error (an exact line is recovered; a negative intercept refits through 0)', () => {
     const x = [1e6, 4e6, 1.6e7, 6.4e7];

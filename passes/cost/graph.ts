@@ -17,7 +17,7 @@
  */
 import { attrInts } from '../../src/ir/attrs.js';
 import { indexGraph, type Dim, type Graph, type Model, type Node } from '../../src/ir/graph.js';
-import { dtypeBytes, dtypeFromCode } from '../../src/onnx/tensor.js';
+import { dtypeBytes, dtypeFromCode, elementCount, tensorToNumbers } from '../../src/onnx/tensor.js';
 import { analyzeShapes, evalDim, type ShapeInfo } from '../../src/shape/index.js';
 import { nystromOf, type LayerRecord } from '../reconstruct/record.js';
 import { ELIMINATED_OPS, nodeWork, type NodeShapes, type OpWork } from './work.js';
@@ -92,6 +92,7 @@ export function graphWork(model: Model, bind: Bindings, layers: LayerIndex = lay
       outputs: node.outputs.map((o) => (o ? shapeOf(o) : undefined)),
       inputBytes: node.inputs.map(bytesOf),
       outputBytes: node.outputs.map(bytesOf),
+      constants: node.inputs.map((i) => constantValues(g, i)),
     };
     const unknown = node.inputs.some((i, k) => i && !s.inputs[k]) || node.outputs.some((o, k) => o && !s.outputs[k]);
     return { node, work: nodeWork(node, s), skipped: skipped.get(node), layer: owner(node), ...(unknown ? { unknownShape: true } : {}) };
@@ -109,6 +110,12 @@ export function graphWork(model: Model, bind: Bindings, layers: LayerIndex = lay
     if (layer) outputBytesByLayer.set(layer, (outputBytesByLayer.get(layer) ?? 0) + b);
   }
   return { nodes, inputs: g.inputs.length, outputs: g.outputs.length, outputBytes, outputBytesByLayer };
+}
+
+/** The values of a small initializer (a Slice's axes and steps, a Pad's pads), else undefined. */
+function constantValues(g: Graph, name: string): number[] | undefined {
+  const t = name ? g.initializers.get(name)?.tensor : undefined;
+  return t?.data && t.dtype !== 'string' && elementCount(t.dims) <= 64 ? tensorToNumbers(t) : undefined;
 }
 
 /** Sizes of symbolic dims: the given ones, and the batch for every input's leading symbol. */

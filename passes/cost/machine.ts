@@ -13,12 +13,16 @@
  *                          over the threads, ConvTranspose's in sequence; a Conv onnxruntime
  *                          runs in its NCHWc layout: flops/nchwcFlops, no im2col
  *                  memory  bytes/memoryBytes (+ poolWake from parallelBytes on: split over the pool)
+ *                          + spans·span.broadcast                (a broadcasting elementwise op)
  *                  loop    steps·loopStep                     (index kernels: one element at a time)
+ *                  copy    bytes/memoryBytes + spans·span[loop] + steps·loopStep
+ *                          + transposeCalls·transposeCall       (layout kernels: Slice, Pad, Concat, Transpose)
  *                  view    0
- *   host       = per-element costs of the JavaScript loops of TrainingRun.step (runtime/run.ts)
+ *   host       = per-element costs of the JavaScript loops of TrainingRun.step (runtime/run.ts),
+ *                plus its fixed work per step, per parameter tensor and per Fisher layer
  */
 import type { GraphWork, NodeCost } from './graph.js';
-import type { OpWork } from './work.js';
+import type { OpWork, SpanLoop } from './work.js';
 
 export interface HostRates {
   /** Seconds per element of a Fisher EMA update (float64 β·F + (1−β)·stat). */
@@ -35,6 +39,13 @@ export interface HostRates {
   f64Mac: number;
   /** Seconds of a training step's fixed JavaScript work (feeds, maps, the divergence guard). */
   step: number;
+  /**
+   * Seconds per parameter tensor of a step, beyond its elements: its feed and gradient entries in
+   * the step's maps, the call of its finite check and of its optimizer update.
+   */
+  param: number;
+  /** Seconds per Fisher layer of a step that folds statistics, beyond their elements (its statistic outputs, the EMA update call). */
+  layer: number;
 }
 
 export interface MachineProfile {
@@ -74,18 +85,24 @@ export interface MachineProfile {
   im2colRow: number;
   /** Seconds per product call of a convolution or batched MatMul (setup, packing). */
   gemmCall: number;
+  /** Seconds per contiguous span of each of onnxruntime's span loops (broadcasting elementwise ops, layout kernels: passes/cost/work.ts). */
+  span: Record<SpanLoop, number>;
+  /** Seconds per MlasTranspose call (one per outer index of a Transpose moving one axis of small elements; a pool hand-off with two or more threads). */
+  transposeCall: number;
   host: HostRates;
 }
 
 /**
  * Uncalibrated: round figures between this project's 2-core AVX-512 machine (calibrated quiet:
- * gemm ~450 GFLOP/s) and a common AVX2 laptop, so an uncalibrated report is right within ~2×.
+ * gemm ~450 GFLOP/s) and a common AVX2 laptop, so an uncalibrated report is right within ~2×. The
+ * span, MlasTranspose-call, fetch and host step/param/layer figures are this machine's, calibrated
+ * quiet on 2026-11-28 (AMD EPYC × 2, onnxruntime-node 1.30).
  */
 export const DEFAULT_PROFILE: MachineProfile = {
   calibrated: false,
   run: 4e-6,
   input: 1.4e-6,
-  output: 1.5e-6,
+  output: 1.6e-6,
   outputByte: 0.1e-9,
   node: 0.55e-6,
   gemmFlops: 200e9,
@@ -102,7 +119,9 @@ export const DEFAULT_PROFILE: MachineProfile = {
   im2col: 0.15e-9,
   im2colRow: 3e-9,
   gemmCall: 0.2e-6,
-  host: { ema: 2e-9, finite: 1.2e-9, sgd: 1.6e-9, momentum: 2.4e-9, adam: 4.5e-9, copyByte: 0.07e-9, f64Mac: 1.9e-9, step: 8e-6 },
+  span: { broadcast: 6.2e-9, slice: 2.1e-9, pad: 6.3e-9, concat: 1.8e-9, strided: 6.8e-9 },
+  transposeCall: 0.45e-6,
+  host: { ema: 2e-9, finite: 1.2e-9, sgd: 1.6e-9, momentum: 2.4e-9, adam: 4.5e-9, copyByte: 0.07e-9, f64Mac: 1.9e-9, step: 5e-6, param: 0.7e-6, layer: 1.9e-6 },
 };
 
 /** Seconds of one kernel doing this work. */
@@ -120,8 +139,10 @@ export function nodeSeconds(c: NodeCost, p: MachineProfile): number {
 function workParts(w: OpWork, p: MachineProfile): { overhead: number; compute: number } {
   if (w.kind === 'view') return { overhead: p.node, compute: 0 };
   // Large elementwise kernels are split over the pool (and wake it).
-  if (w.kind === 'memory') return { overhead: p.node + (w.bytes >= p.parallelBytes ? p.poolWake : 0), compute: w.bytes / p.memoryBytes };
+  const spans = (w.spans ?? 0) * (w.loop ? p.span[w.loop] : 0);
+  if (w.kind === 'memory') return { overhead: p.node + (w.bytes >= p.parallelBytes ? p.poolWake : 0), compute: w.bytes / p.memoryBytes + spans };
   if (w.kind === 'loop') return { overhead: p.node, compute: (w.steps ?? 0) * p.loopStep };
+  if (w.kind === 'copy') return { overhead: p.node + (w.transposeCalls ?? 0) * p.transposeCall, compute: w.bytes / p.memoryBytes + spans + (w.steps ?? 0) * p.loopStep };
   const threaded = (w.parallelWork ?? Infinity) >= p.gemmThreadWork;
   // A result element costs gemmOut on the pool (threads× that on one thread).
   const out = (w.outputs ?? 0) * p.gemmOut;

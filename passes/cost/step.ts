@@ -7,6 +7,8 @@
  *                                         update per parameter element, the float64 EMA update per
  *                                         statistic element (d̃² dense, d̃·(k+1) Nyström), the
  *                                         last-good snapshot every SNAPSHOT_EVERY steps
+ *        + host fixed costs               per step, per parameter tensor (its map entries, check
+ *                                         and update calls), per Fisher layer folding statistics
  *        + refresh / T                    passes/cost/refresh.ts
  *
  * With statistics every k steps, k − 1 of every k steps run the graph without them and fold none.
@@ -89,12 +91,14 @@ export function predictStep(train: Model, contract: GraphContract, records: read
   const addHost = (layer: string | undefined, t: number) => layer !== undefined && hostOf.set(layer, (hostOf.get(layer) ?? 0) + t);
   let host = p.host.step;
   for (const { name, n } of params) {
-    host += n * perParam;
-    addHost(index.tensors.get(name), n * perParam);
+    const t = p.host.param + n * perParam;
+    host += t;
+    addHost(index.tensors.get(name), t);
   }
   for (const r of records) {
-    host += stat(r) * perStat;
-    addHost(r.name, stat(r) * perStat);
+    const t = p.host.layer / statEvery + stat(r) * perStat;
+    host += t;
+    addHost(r.name, t);
   }
   // countCorrect reads the model output once per step.
   const output = contract.outputs.find((o) => o.role === 'output');
