@@ -31,7 +31,7 @@ import { compileModel } from '../passes/compile.js';
 import { costOf, DEFAULT_PROFILE, type MachineProfile } from '../passes/cost/index.js';
 import { L2_INPUT } from '../passes/training/index.js';
 import type { LossKind } from '../passes/training/losses.js';
-import { calibrate } from '../runtime/calibrate.js';
+import { calibrate, timeIt } from '../runtime/calibrate.js';
 import { resolveDevice } from '../runtime/device.js';
 import { createSession } from '../runtime/ort.js';
 import { REFERENCE_SNGD, TrainingRun } from '../runtime/run.js';
@@ -69,17 +69,6 @@ interface Case {
 
 const rng = new Rng(5);
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-
-async function timeEach(fn: () => Promise<unknown>, n: number, warm: number): Promise<number> {
-  for (let i = 0; i < warm; i++) await fn();
-  const t: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await fn();
-    t.push(performance.now() - t0);
-  }
-  return med(t) / 1000;
-}
 
 /** Sizes of the inputs' symbolic dims after the batch axis, read off the feeds. */
 function dimsFromFeeds(model: Model, feeds: Record<string, Tensor>): Record<string, number> {
@@ -148,7 +137,7 @@ async function measure(c: Case, profile: MachineProfile): Promise<CostModelRow> 
   const steps = (r: TrainingRun) => () => r.step(data, 1e-6, 1e-3);
   const rounds: number[][] = [];
   for (let k = 0; k < ROUNDS; k++) {
-    rounds.push([await timeEach(steps(sgdRun), per, k ? 3 : 10), await timeEach(steps(run), per, k ? 3 : 10), await timeEach(bare[0]!.run, per, 3), await timeEach(bare[1]!.run, per, 3)]);
+    rounds.push([await timeIt(steps(sgdRun), per, k ? 3 : 10), await timeIt(steps(run), per, k ? 3 : 10), await timeIt(bare[0]!.run, per, 3), await timeIt(bare[1]!.run, per, 3)]);
   }
   const [sgd, sngd, graphPlain, graphSngd] = [0, 1, 2, 3].map((i) => med(rounds.map((r) => r[i]!)));
   // Refreshes: on a run whose EMA keeps only the last few batches (decay 0.5), so a layer wider
@@ -157,7 +146,7 @@ async function measure(c: Case, profile: MachineProfile): Promise<CostModelRow> 
   const refreshRun = await TrainingRun.create(c.model, { optimizer: 'sngd', sngd: { ...SNGD, emaDecay: 0.5 }, loss: c.loss, side: 'auto', batchSize: batch, sessionOptions, source: c.name, dims });
   for (let k = 0; k < 5; k++) await refreshRun.step(data, 1e-6, 1e-3);
   let iterations: number[] = [];
-  const refresh = refreshRun.layers.length ? await timeEach(async () => (iterations = (await refreshRun.refresh()).map((l) => l.iterations)), 3, 1) : 0;
+  const refresh = refreshRun.layers.length ? await timeIt(async () => (iterations = (await refreshRun.refresh()).map((l) => l.iterations)), 3, 1) : 0;
   for (const r of [sgdRun, run, refreshRun]) await r.release();
   for (const b of bare) await b.release();
   const total = sngd + refresh / REFRESH_EVERY;

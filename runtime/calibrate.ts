@@ -121,8 +121,8 @@ export async function machineProfile(req: ProfileRequest = {}): Promise<MachineP
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
-/** Median seconds of `fn` over `reps` runs after `warm` warm-up runs. */
-async function timeIt(fn: () => unknown, reps = 30, warm = 5): Promise<number> {
+/** Median seconds of `fn` over `reps` runs after `warm` warm-up runs (bench/cost-model.ts times steps with it too). */
+export async function timeIt(fn: () => unknown, reps = 30, warm = 5): Promise<number> {
   for (let i = 0; i < warm; i++) await fn();
   const t: number[] = [];
   for (let i = 0; i < reps; i++) {
