@@ -41,7 +41,9 @@ const file = `${resultsDir(mode)}/compare.json`;
 
 // SNGD's settings as `sngd train --defaults auto` picks them: the convolution defaults for a model
 // with convolutions; at batch 500, SNGD_500 over the dense defaults.
-const sngdFor = (c: CompareCase) => (hasConvolutions(workload(c.workload).build(2017)) ? { sngd: CONV_SNGD } : c.batchSize >= 500 ? { sngd: SNGD_500 } : {});
+// (Whether a workload has convolutions is decided once per workload, not per run.)
+const convolutional = new Map(cases.map((c) => [c.workload, hasConvolutions(workload(c.workload).build(2017))]));
+const sngdFor = (c: CompareCase) => (convolutional.get(c.workload) ? { sngd: CONV_SNGD } : c.batchSize >= 500 ? { sngd: SNGD_500 } : {});
 const specs: RunSpec[] = cases.flatMap((c) => OPTIMIZER_NAMES.flatMap((optimizer) => (c.batchSize >= 500 ? GRIDS_500 : GRIDS)[optimizer].flatMap((lr) => seeds.map((seed): RunSpec => ({
   workload: c.workload, batchSize: c.batchSize, epochs: c.epochs, seed, optimizer, lr,
   ...(optimizer === 'sngd' ? sngdFor(c) : {}),
